@@ -1,0 +1,1 @@
+"""Shared code of the medallion pipeline: the notebooks call into these modules."""

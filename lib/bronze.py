@@ -1,0 +1,160 @@
+"""Bronze transforms: source lines to typed `events_raw` rows, losing nothing.
+
+Files are read as lines (by `storage.read_landing_lines`), so that a line that does not parse is
+still a row: its typed columns are null where unparseable and the whole line is kept in
+`_rescued_data`. A header line, when a file has one, says which field is which column; columns
+beyond the nine source columns are kept as strings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lib.schemas import EVENTS_RAW, SOURCE_COLUMNS, SOURCE_TYPES
+
+# A comma outside double quotes: the CSV field separator.
+FIELD_SEPARATOR = r',(?=(?:[^"]*"[^"]*")*[^"]*$)'
+TIMESTAMP_FORMATS = ("yyyy-MM-dd HH:mm:ss z", "yyyy-MM-dd HH:mm:ss")
+DEFAULT_LAYOUT: dict[str, int] = {name: position for position, name in enumerate(SOURCE_COLUMNS)}
+LAYOUT_SCHEMA = "_file_path STRING, _layout MAP<STRING, INT>, _field_count INT"
+
+
+def with_source_line(lines: DataFrame) -> DataFrame:
+    """Add `source_line`, the 1-based line number in its file.
+
+    `_row_id` (monotonically increasing, assigned at the scan) is consecutive within a file block;
+    a block's first line number is the count of lines in the blocks before it.
+    """
+    before_block = Window.partitionBy("_file_path").orderBy("_block_start").rowsBetween(
+        Window.unboundedPreceding, -1
+    )
+    blocks = (
+        lines.groupBy("_file_path", "_block_start")
+        .agg(F.min("_row_id").alias("_block_first_row"), F.count(F.lit(1)).alias("_block_lines"))
+        .withColumn("_block_offset", F.coalesce(F.sum("_block_lines").over(before_block), F.lit(0)))
+        .drop("_block_lines")
+    )
+    line_in_block = F.col("_row_id") - F.col("_block_first_row")
+    return (
+        lines.join(F.broadcast(blocks), on=["_file_path", "_block_start"], how="inner")
+        .withColumn("source_line", (F.col("_block_offset") + line_in_block + 1).cast("long"))
+        .drop("_block_first_row", "_block_offset")
+    )
+
+
+def unquote(field: Column) -> Column:
+    """A CSV field without its surrounding quotes, with doubled quotes undone."""
+    is_quoted = field.startswith('"') & field.endswith('"') & (F.length(field) >= 2)
+    inner = F.replace(F.substring(field, F.lit(2), F.length(field) - 2), F.lit('""'), F.lit('"'))
+    return F.when(is_quoted, inner).otherwise(field)
+
+
+def with_fields(lines: DataFrame) -> DataFrame:
+    """Add `fields`: the line split on commas outside quotes, each field unquoted."""
+    return lines.withColumn("fields", F.transform(F.split("value", FIELD_SEPARATOR, -1), unquote))
+
+
+def is_header(fields: Column, source_line: Column) -> Column:
+    """The first line of a file is a header when its first field names event_time."""
+    return (source_line == 1) & (F.lower(F.trim(fields[0])) == "event_time")
+
+
+def filter_data_lines(lines: DataFrame) -> DataFrame:
+    """Drop header lines and blank lines: neither carries an event."""
+    is_blank = F.trim(F.col("value")) == ""
+    return lines.filter(~is_header(F.col("fields"), F.col("source_line")) & ~is_blank)
+
+
+def column_name(header_field: str) -> str:
+    """A header field as a Delta column name: lowercased, other characters as underscores."""
+    name = re.sub(r"[^0-9a-z_]+", "_", header_field.strip().lower()).strip("_")
+    return name or "unnamed"
+
+
+def layout_of(header: Iterable[str]) -> dict[str, int]:
+    """Column name -> field position for a file's header; the first of repeated names wins."""
+    layout: dict[str, int] = {}
+    for position, field in enumerate(header):
+        layout.setdefault(column_name(field), position)
+    return layout
+
+
+def extra_columns(layouts: Iterable[Mapping[str, int]]) -> list[str]:
+    """Columns that some file has beyond the nine source columns, sorted."""
+    return sorted({name for layout in layouts for name in layout} - set(SOURCE_COLUMNS))
+
+
+def with_layout(lines: DataFrame, layouts: DataFrame) -> DataFrame:
+    """Attach each file's layout; a file without a header has the source files' default one."""
+    default_layout = F.create_map(*[F.lit(part) for item in DEFAULT_LAYOUT.items() for part in item])
+    return (
+        lines.join(F.broadcast(layouts), on="_file_path", how="left")
+        .withColumn("_layout", F.coalesce("_layout", default_layout))
+        .withColumn("_field_count", F.coalesce("_field_count", F.lit(len(SOURCE_COLUMNS))))
+    )
+
+
+def raw_field(name: str) -> Column:
+    """The text of a column's field, null where the file has no such field or it is empty."""
+    position = F.try_element_at(F.col("_layout"), F.lit(name))
+    return F.nullif(F.try_element_at(F.col("fields"), position + 1), F.lit(""))
+
+
+def parse_timestamp(text: Column) -> Column:
+    trimmed = F.trim(text)
+    return F.coalesce(*[F.try_to_timestamp(trimmed, F.lit(pattern)) for pattern in TIMESTAMP_FORMATS])
+
+
+def parse_field(text: Column, data_type: T.DataType) -> Column:
+    """A field cast to its type, null where it does not parse."""
+    if isinstance(data_type, T.TimestampType):
+        return parse_timestamp(text)
+    if isinstance(data_type, T.StringType):
+        return text
+    return text.try_cast(data_type)
+
+
+def with_typed_columns(lines: DataFrame, extras: Iterable[str]) -> DataFrame:
+    """Type the source columns, keep extra columns as text, and rescue lines that do not parse."""
+    typed = {field.name: parse_field(raw_field(field.name), field.dataType) for field in SOURCE_TYPES}
+    unparsed = [raw_field(name).isNotNull() & typed[name].isNull() for name in typed]
+    has_wrong_field_count = F.size("fields") != F.col("_field_count")
+    is_rescued = F.greatest(has_wrong_field_count, *unparsed)
+    return lines.withColumns(typed | {name: raw_field(name) for name in extras}).withColumn(
+        "_rescued_data", F.when(is_rescued, F.col("value"))
+    )
+
+
+def relative_source_file(file_path: Column, landing_uri: str) -> Column:
+    """The file's path relative to the landing folder, as received."""
+    without_scheme = r"^[A-Za-z][A-Za-z0-9+.-]*:/*"
+    landing_key = re.sub(without_scheme, "", landing_uri).rstrip("/") + "/"
+    file_key = F.regexp_replace(F.url_decode(file_path), without_scheme, "")
+    return F.substring(file_key, F.lit(len(landing_key) + 1), F.lit(1 << 30))
+
+
+def build_events_raw(
+    lines: DataFrame, layouts: DataFrame, extras: list[str], landing_uri: str, run_id: str, ingested_at: str
+) -> DataFrame:
+    """Bronze rows from numbered source lines: typed, audited, in the table's column order."""
+    parsed = (
+        lines.transform(with_fields)
+        .transform(filter_data_lines)
+        .transform(with_layout, layouts)
+        .transform(with_typed_columns, extras)
+    )
+    audited = parsed.withColumns(
+        {
+            "ingestion_timestamp": F.lit(ingested_at).cast("timestamp"),
+            "source_file": relative_source_file(F.col("_file_path"), landing_uri),
+            "created_at": F.current_timestamp(),
+            "run_id": F.lit(run_id),
+        }
+    )
+    contract = [F.col(field.name).cast(field.dataType).alias(field.name) for field in EVENTS_RAW]
+    return audited.select(*contract, *[F.col(name).cast("string") for name in extras])

@@ -1,0 +1,254 @@
+"""The three layers' runs: read, transform (bronze/silver/gold modules), write, record.
+
+Each `run_*` function is what a notebook calls; it returns a summary the notebook shows and
+writes one row to the run ledger, succeeded or failed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from functools import reduce
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lib import bronze, gold, ledger, quality, silver, storage
+from lib.config import PipelineParams
+from lib.generator import generate_landing
+from lib.schemas import DQ_METRICS
+
+GOLD_TABLES = ("customer_metrics", "product_performance", "daily_sales_summary", "conversion_funnel")
+
+
+class RuleFailure(RuntimeError):
+    """A rule whose action is `fail` found failing rows; nothing was written."""
+
+
+class ConservationError(RuntimeError):
+    """Silver's row counts do not add up: rows would have been lost or invented."""
+
+
+@dataclasses.dataclass
+class LayerSummary:
+    """What a layer's run did, for the notebook to show."""
+
+    run_id: str
+    record: ledger.RunRecord
+    details: dict[str, Any]
+
+
+def _record(params: PipelineParams, layer: str, notebook: str) -> ledger.RunRecord:
+    run_id = params.run_id or ledger.new_run_id()
+    return ledger.RunRecord(run_id=run_id, layer=layer, notebook=notebook, parameters=params.as_dict())
+
+
+def run_bronze(spark: SparkSession, params: PipelineParams, notebook: str = "01_bronze.ipynb") -> LayerSummary:
+    """Ingest every landing file not ingested yet into `events_raw`, exactly once per file."""
+    lake, landing = params.path("lake_dir"), params.path("landing_dir")
+    record = _record(params, "bronze", notebook)
+    details: dict[str, Any] = {"generated": None, "files_new": [], "files_already_ingested": 0}
+    with ledger.recorded_run(spark, lake, record):
+        if params.generate_input:
+            details["generated"] = generate_landing(
+                landing,
+                days=params.generator_days,
+                start_date=dt.date.fromisoformat(params.generator_start_date),
+                events_per_day=params.generator_events_per_day,
+                seed=params.generator_seed,
+                fault_rate=params.generator_fault_rate,
+            )
+        landing_uri = storage.qualified_uri(spark, landing)
+        all_files = storage.list_landing_files(spark, landing)
+        ingested = ingested_files(spark, lake)
+        new_files = [uri for uri in all_files if _relative(uri, landing_uri) not in ingested]
+        details["files_new"] = [_relative(uri, landing_uri) for uri in new_files]
+        details["files_already_ingested"] = len(all_files) - len(new_files)
+        record.rows_in = record.rows_out = 0
+        if new_files:
+            lines = storage.read_landing_lines(spark, new_files).transform(bronze.with_source_line)
+            lines = lines.transform(bronze.with_fields).persist(StorageLevel.MEMORY_AND_DISK)
+            layouts, extras = _file_layouts(spark, lines)
+            events_raw = bronze.build_events_raw(
+                lines, layouts, extras, landing_uri, record.run_id, ledger.utc_now().isoformat(sep=" ")
+            )
+            written = storage.append(events_raw, lake, "events_raw")
+            lines.unpersist()
+            record.rows_in = record.rows_out = written.metrics.get("numOutputRows", 0)
+            record.versions_written = {"events_raw": written.version}
+            details["extra_columns"] = extras
+    return LayerSummary(record.run_id, record, details)
+
+
+def _relative(uri: str, landing_uri: str) -> str:
+    return uri[len(landing_uri.rstrip("/")) + 1 :]
+
+
+def ingested_files(spark: SparkSession, lake: Any) -> set[str]:
+    """Source files already in bronze: bronze's own rows are the exactly-once manifest."""
+    if not storage.table_exists(spark, lake, "events_raw"):
+        return set()
+    rows = storage.read_table(spark, lake, "events_raw").select("source_file").distinct().collect()
+    return {row["source_file"] for row in rows}
+
+
+def _file_layouts(spark: SparkSession, lines: DataFrame) -> tuple[DataFrame, list[str]]:
+    """Each headed file's column layout, and the columns beyond the source's nine."""
+    headers = lines.filter(bronze.is_header(F.col("fields"), F.col("source_line")))
+    rows = headers.select("_file_path", "fields").collect()
+    layouts = [(row["_file_path"], bronze.layout_of(row["fields"]), len(row["fields"])) for row in rows]
+    frame = spark.createDataFrame(layouts, bronze.LAYOUT_SCHEMA)
+    return frame, bronze.extra_columns(layout for _, layout, _ in layouts)
+
+
+def _bronze_batch(spark: SparkSession, lake: Any, record: ledger.RunRecord) -> DataFrame | None:
+    """Bronze rows silver has not processed: appended since the last succeeded silver run."""
+    current = storage.table_version(spark, lake, "events_raw")
+    if current is None:
+        return None
+    record.versions_read["events_raw"] = current
+    previous = ledger.last_succeeded(spark, lake, "silver")
+    processed = (previous["versions_read"] or {}).get("events_raw") if previous else None
+    if processed is None:
+        return storage.read_table(spark, lake, "events_raw", version=current)
+    if processed >= current:
+        return None
+    return storage.read_appended_since(spark, lake, "events_raw", processed, current)
+
+
+def run_silver(spark: SparkSession, params: PipelineParams, notebook: str = "02_silver.ipynb") -> LayerSummary:
+    """Clean the new bronze rows into `events_cleaned`, quarantine failures, record quality."""
+    lake = params.path("lake_dir")
+    record = _record(params, "silver", notebook)
+    details: dict[str, Any] = {}
+    with ledger.recorded_run(spark, lake, record):
+        batch = _bronze_batch(spark, lake, record)
+        if batch is None:
+            record.rows_in = record.rows_out = record.rows_quarantined = record.rows_duplicate = 0
+            details["counts"] = {}
+            return LayerSummary(record.run_id, record, details)
+        bronze_columns = silver.bronze_columns_of(batch)
+        flagged = (
+            batch.transform(silver.with_bronze_record)
+            .transform(silver.standardize)
+            .transform(silver.validate, params.max_price, params.rule_actions)
+            .persist(StorageLevel.MEMORY_AND_DISK)
+        )
+        counts = quality.rule_failure_counts(flagged, extra={"kept": silver.is_kept()})
+        _stop_on_failing_rules(flagged, counts, params.rule_actions)
+        details["counts"] = counts
+        silver_version = storage.table_version(spark, lake, "events_cleaned")
+        if silver_version is not None:
+            record.versions_read["events_cleaned"] = silver_version
+
+        quarantine = silver.build_events_quarantine(flagged.filter(~silver.is_kept()), record.run_id, bronze_columns)
+        cleaned = silver.build_events_cleaned(flagged.filter(silver.is_kept())).persist(StorageLevel.MEMORY_AND_DISK)
+        already_in_silver = _count_already_in_silver(spark, lake, cleaned, silver_version)
+        merged = storage.insert_new(cleaned, lake, "events_cleaned", silver.DEDUP_KEY)
+        record.versions_written["events_cleaned"] = merged.version
+        quarantined = 0
+        if counts["evaluated"] - counts["kept"] > 0:
+            written = storage.append(quarantine, lake, "events_quarantine")
+            record.versions_written["events_quarantine"] = written.version
+            quarantined = written.metrics.get("numOutputRows", 0)
+
+        inserted = merged.metrics.get("numTargetRowsInserted", 0)
+        duplicates_in_batch = counts["kept"] - merged.metrics.get("numSourceRows", 0)
+        check_conservation(counts["evaluated"], inserted, quarantined, duplicates_in_batch, already_in_silver)
+        record.rows_in, record.rows_out, record.rows_quarantined = counts["evaluated"], inserted, quarantined
+        record.rows_duplicate = duplicates_in_batch + already_in_silver
+        metrics = quality.dq_metric_rows(counts, params.rule_actions, record.rows_duplicate, counts["kept"])
+        record.versions_written["dq_metrics"] = _append_dq_metrics(spark, lake, record.run_id, metrics)
+        details["duplicates_in_batch"], details["duplicates_in_silver"] = duplicates_in_batch, already_in_silver
+        flagged.unpersist()
+        cleaned.unpersist()
+    return LayerSummary(record.run_id, record, details)
+
+
+def _stop_on_failing_rules(flagged: DataFrame, counts: dict[str, int], actions: dict[str, str]) -> None:
+    failing = [name for name in quality.rules_with_action(actions, "fail") if counts[name] > 0]
+    if not failing:
+        return
+    name = failing[0]
+    samples = flagged.filter(F.col(quality.failed_flag(name))).select("source_file", "source_line").limit(5).collect()
+    where = ", ".join(f"{row['source_file']}:{row['source_line']}" for row in samples)
+    raise RuleFailure(
+        f"rule {name} (action fail) failed on {counts[name]} of {counts['evaluated']} rows, e.g. at {where}; "
+        f"nothing was written. Fix the source rows, or set rule_actions.{name} to drop (quarantine) or warn."
+    )
+
+
+def _count_already_in_silver(spark: SparkSession, lake: Any, cleaned: DataFrame, version: int | None) -> int:
+    """Rows of the batch whose dedup key is already in silver (null-safe)."""
+    if version is None:
+        return 0
+    existing = storage.read_table(spark, lake, "events_cleaned", version=version).select(*silver.DEDUP_KEY)
+    matches = reduce(lambda a, b: a & b, [cleaned[key].eqNullSafe(existing[key]) for key in silver.DEDUP_KEY])
+    return cleaned.join(existing, on=matches, how="left_semi").count()
+
+
+def check_conservation(rows_in: int, inserted: int, quarantined: int, in_batch: int, in_silver: int) -> None:
+    """Bronze rows read = silver rows inserted + quarantined + duplicates (batch and silver)."""
+    if rows_in != inserted + quarantined + in_batch + in_silver:
+        raise ConservationError(
+            f"row conservation violated: bronze rows read {rows_in} != silver rows inserted {inserted} "
+            f"+ quarantined {quarantined} + duplicates in batch {in_batch} + duplicates already in silver "
+            f"{in_silver} (= {inserted + quarantined + in_batch + in_silver}); the run's writes are in the "
+            "tables' Delta history: restore them with RESTORE TABLE ... TO VERSION AS OF before re-running"
+        )
+
+
+def _append_dq_metrics(spark: SparkSession, lake: Any, run_id: str, metrics: list[dict[str, Any]]) -> int:
+    measured_at = ledger.utc_now()
+    rows = [
+        (run_id, "silver", m["rule"], m["action"], m["evaluated"], m["failed"], m["failed_pct"], m["value"], measured_at)
+        for m in metrics
+    ]
+    return storage.append(spark.createDataFrame(rows, DQ_METRICS), lake, "dq_metrics").version
+
+
+def resolve_as_of_date(silver_events: DataFrame, as_of_date: str) -> dt.date | None:
+    """The as_of_date parameter, or the latest event_date in silver."""
+    if as_of_date:
+        return dt.date.fromisoformat(as_of_date)
+    return silver_events.agg(F.max("event_date")).first()[0]
+
+
+def run_gold(spark: SparkSession, params: PipelineParams, notebook: str = "03_gold.ipynb") -> LayerSummary:
+    """Rebuild the four gold tables from all of silver."""
+    lake = params.path("lake_dir")
+    record = _record(params, "gold", notebook)
+    details: dict[str, Any] = {}
+    with ledger.recorded_run(spark, lake, record):
+        version = storage.table_version(spark, lake, "events_cleaned")
+        if version is None:
+            raise RuntimeError(f"events_cleaned does not exist in {lake}: run 01_bronze and 02_silver first")
+        record.versions_read["events_cleaned"] = version
+        events = storage.read_table(spark, lake, "events_cleaned", version=version)
+        events = events.persist(StorageLevel.MEMORY_AND_DISK)
+        as_of = resolve_as_of_date(events, params.as_of_date)
+        details["as_of_date"] = as_of
+        builders = {
+            "customer_metrics": lambda df: gold.build_customer_metrics(
+                df,
+                as_of,
+                params.rfm_recency_days,
+                params.rfm_frequency_sessions,
+                params.rfm_monetary,
+                params.churn_high_days,
+                params.churn_medium_days,
+            ),
+            "product_performance": gold.build_product_performance,
+            "daily_sales_summary": gold.build_daily_sales_summary,
+            "conversion_funnel": gold.build_conversion_funnel,
+        }
+        for name, build in builders.items():
+            written = storage.overwrite(events.transform(build), lake, name)
+            record.versions_written[name] = written.version
+            details[name] = written.metrics.get("numOutputRows", 0)
+        record.rows_in = events.count()
+        record.rows_out = sum(details[name] for name in GOLD_TABLES)
+        events.unpersist()
+    return LayerSummary(record.run_id, record, details)

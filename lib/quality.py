@@ -1,0 +1,149 @@
+"""Data-quality expectations as data: the rules silver applies and the report reads.
+
+Adding a rule is one line in `EXPECTATIONS`; its action (drop, warn, fail) is a parameter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+ACTIONS = ("drop", "warn", "fail")
+
+
+@dataclasses.dataclass(frozen=True)
+class Expectation:
+    """A named SQL condition that a valid row satisfies; `{max_price}` is filled from parameters."""
+
+    name: str
+    condition: str
+    description: str
+
+
+EXPECTATIONS: tuple[Expectation, ...] = (
+    Expectation("valid_event_time", "event_time IS NOT NULL", "event_time is present and parses"),
+    Expectation(
+        "valid_event_type",
+        "event_type IN ('view', 'cart', 'remove_from_cart', 'purchase')",
+        "event_type is one of view, cart, remove_from_cart, purchase",
+    ),
+    Expectation("valid_product_id", "product_id IS NOT NULL AND product_id > 0", "product_id is a positive id"),
+    Expectation("valid_user_id", "user_id IS NOT NULL AND user_id > 0", "user_id is a positive id"),
+    Expectation(
+        "valid_price",
+        "price IS NOT NULL AND price >= 0 AND price <= {max_price}",
+        "price is between 0 and max_price",
+    ),
+    Expectation("parseable_record", "_rescued_data IS NULL", "every field of the source line parsed"),
+)
+RULE_NAMES: tuple[str, ...] = tuple(rule.name for rule in EXPECTATIONS)
+
+# Measured and reported, never acted on: the design's "Negative prices" metric.
+MONITORS: dict[str, str] = {"negative_price": "price < 0"}
+
+# The design's "Quality Metrics" table: metric, the dq_metrics rule it is read from, target.
+DESIGN_METRICS: tuple[tuple[str, str, str], ...] = (
+    ("Null event_time", "valid_event_time", "0%"),
+    ("Invalid event_type", "valid_event_type", "0%"),
+    ("Negative prices", "negative_price", "0%"),
+    ("Duplicate rate", "duplicate_rate", "0%"),
+    ("Overall quality score", "quality_score", "> 99%"),
+)
+
+
+def failed_flag(name: str) -> str:
+    """The column holding whether a row fails the named rule or monitor."""
+    return f"_failed_{name}"
+
+
+def rule_condition(rule: Expectation, max_price: float) -> Column:
+    return F.expr(rule.condition.format(max_price=repr(float(max_price))))
+
+
+def with_rule_failures(df: DataFrame, max_price: float) -> DataFrame:
+    """Add one boolean column per rule and monitor; a condition that is null counts as failed."""
+    flags = {failed_flag(rule.name): ~F.coalesce(rule_condition(rule, max_price), F.lit(False)) for rule in EXPECTATIONS}
+    flags |= {failed_flag(name): F.coalesce(F.expr(condition), F.lit(False)) for name, condition in MONITORS.items()}
+    return df.withColumns(flags)
+
+
+def failed_rules(names: tuple[str, ...] | list[str]) -> Column:
+    """Array of the names of the given rules that the row fails, in registry order."""
+    return F.filter(
+        F.array(*[F.when(F.col(failed_flag(name)), F.lit(name)) for name in names]),
+        lambda name: name.isNotNull(),
+    )
+
+
+def rules_with_action(actions: Mapping[str, str], action: str) -> list[str]:
+    return [name for name in RULE_NAMES if actions.get(name, "drop") == action]
+
+
+def with_quarantine_reasons(df: DataFrame, actions: Mapping[str, str]) -> DataFrame:
+    """Add `quarantine_reasons`: every failed rule whose action is drop (empty: the row is kept)."""
+    return df.withColumn("quarantine_reasons", failed_rules(rules_with_action(actions, "drop")))
+
+
+def rule_failure_counts(df: DataFrame, extra: Mapping[str, Column] | None = None) -> dict[str, int]:
+    """Rows evaluated, failing each rule and monitor, passing every rule, and `extra` conditions.
+
+    One aggregation, so one pass over the data.
+    """
+    names = list(RULE_NAMES) + list(MONITORS)
+    passes_all = ~F.greatest(*[F.col(failed_flag(name)) for name in RULE_NAMES])
+    row = df.agg(
+        F.count(F.lit(1)).alias("evaluated"),
+        F.count_if(passes_all).alias("passed_all"),
+        *[F.count_if(F.col(failed_flag(name))).alias(name) for name in names],
+        *[F.count_if(condition).alias(name) for name, condition in (extra or {}).items()],
+    ).first()
+    return {key: int(value or 0) for key, value in row.asDict().items()}
+
+
+def percent(part: int, whole: int) -> float | None:
+    """A rate in percent, rounded to 2 decimals, null where the denominator is 0."""
+    return None if whole == 0 else round(100.0 * part / whole, 2)
+
+
+def dq_metric_rows(
+    counts: Mapping[str, int], actions: Mapping[str, str], duplicates: int, deduplicated: int
+) -> list[dict[str, object]]:
+    """One row per rule and monitor, plus duplicate_rate and quality_score, for `dq_metrics`."""
+    evaluated = counts["evaluated"]
+    rows: list[dict[str, object]] = []
+    for name in RULE_NAMES:
+        rows.append(_metric(name, actions.get(name, "drop"), evaluated, counts[name]))
+    for name in MONITORS:
+        rows.append(_metric(name, "monitor", evaluated, counts[name]))
+    rows.append(_metric("duplicate_rate", "metric", deduplicated, duplicates))
+    failed_any = evaluated - counts["passed_all"]
+    score = _metric("quality_score", "metric", evaluated, failed_any)
+    score["value"] = percent(counts["passed_all"], evaluated)
+    rows.append(score)
+    return rows
+
+
+def _metric(rule: str, action: str, evaluated: int, failed: int) -> dict[str, object]:
+    rate = percent(failed, evaluated)
+    return {"rule": rule, "action": action, "evaluated": evaluated, "failed": failed, "failed_pct": rate, "value": rate}
+
+
+def design_quality_table(dq_metrics: DataFrame, run_id: str) -> DataFrame:
+    """The design's Quality Metrics table (metric, target, actual, met) for one run."""
+    spark = dq_metrics.sparkSession
+    targets = spark.createDataFrame(
+        [(position, metric, rule, target) for position, (metric, rule, target) in enumerate(DESIGN_METRICS)],
+        "position INT, metric STRING, rule STRING, target STRING",
+    )
+    actual = dq_metrics.filter(F.col("run_id") == run_id).select("rule", "value")
+    is_score = F.col("rule") == "quality_score"
+    met = F.when(is_score, F.col("value") > 99).otherwise(F.col("value") == 0)
+    return (
+        targets.join(actual, on="rule", how="left")
+        .withColumn("met", met)
+        .orderBy("position")
+        .select("metric", "target", F.format_string("%.2f%%", "value").alias("actual"), "met")
+    )

@@ -1,0 +1,152 @@
+"""Reading and writing the lake: Delta tables by name, the landing folder, table versions."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+# Properties set when a table is created: bronze is immutable and feeds silver incrementally.
+TABLE_PROPERTIES: dict[str, dict[str, str]] = {
+    "events_raw": {"delta.appendOnly": "true", "delta.enableChangeDataFeed": "true"},
+}
+PARTITIONING: dict[str, tuple[str, ...]] = {
+    "events_raw": ("event_type",),
+    "events_cleaned": ("event_date",),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class WriteResult:
+    """A Delta commit: the version it created and the operation's metrics."""
+
+    version: int
+    metrics: dict[str, int]
+
+
+def table_path(lake_dir: str | Path, name: str) -> str:
+    return str(Path(lake_dir) / name) if "://" not in str(lake_dir) else f"{str(lake_dir).rstrip('/')}/{name}"
+
+
+def table_exists(spark: SparkSession, lake_dir: str | Path, name: str) -> bool:
+    return DeltaTable.isDeltaTable(spark, table_path(lake_dir, name))
+
+
+def table_version(spark: SparkSession, lake_dir: str | Path, name: str) -> int | None:
+    """The table's latest version, None if the table does not exist yet."""
+    if not table_exists(spark, lake_dir, name):
+        return None
+    return _last_commit(spark, table_path(lake_dir, name)).version
+
+
+def read_table(spark: SparkSession, lake_dir: str | Path, name: str, version: int | None = None) -> DataFrame:
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    return reader.load(table_path(lake_dir, name))
+
+
+def read_appended_since(
+    spark: SparkSession, lake_dir: str | Path, name: str, after_version: int, up_to_version: int
+) -> DataFrame:
+    """Rows an append-only table gained in versions (after_version, up_to_version], via its change feed."""
+    changes = (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", after_version + 1)
+        .option("endingVersion", up_to_version)
+        .load(table_path(lake_dir, name))
+    )
+    return changes.filter(F.col("_change_type") == "insert").drop("_change_type", "_commit_version", "_commit_timestamp")
+
+
+def _last_commit(spark: SparkSession, path: str) -> WriteResult:
+    last = DeltaTable.forPath(spark, path).history(1).select("version", "operationMetrics").first()
+    metrics = {key: int(value) for key, value in (last["operationMetrics"] or {}).items() if value.isdigit()}
+    return WriteResult(version=int(last["version"]), metrics=metrics)
+
+
+def _writer(df: DataFrame, name: str, mode: str):
+    writer = df.write.format("delta").mode(mode)
+    if PARTITIONING.get(name):
+        writer = writer.partitionBy(*PARTITIONING[name])
+    for key, value in TABLE_PROPERTIES.get(name, {}).items():
+        writer = writer.option(key, value)
+    return writer
+
+
+def append(df: DataFrame, lake_dir: str | Path, name: str) -> WriteResult:
+    """Append rows, adding new columns to the table's schema (schema evolution)."""
+    path = table_path(lake_dir, name)
+    _writer(df, name, "append").option("mergeSchema", "true").save(path)
+    return _last_commit(df.sparkSession, path)
+
+
+def overwrite(df: DataFrame, lake_dir: str | Path, name: str) -> WriteResult:
+    """Replace the table's contents (and schema) in one commit; readers see old or new, never half."""
+    path = table_path(lake_dir, name)
+    _writer(df, name, "overwrite").option("overwriteSchema", "true").save(path)
+    return _last_commit(df.sparkSession, path)
+
+
+def null_safe_match(key: Sequence[str], target: str = "t", source: str = "s") -> str:
+    return " AND ".join(f"{target}.`{column}` <=> {source}.`{column}`" for column in key)
+
+
+def insert_new(df: DataFrame, lake_dir: str | Path, name: str, key: Sequence[str]) -> WriteResult:
+    """MERGE: insert the rows whose key (null-safe) is not in the table yet; create it if missing."""
+    spark = df.sparkSession
+    path = table_path(lake_dir, name)
+    if not DeltaTable.isDeltaTable(spark, path):
+        _writer(df.limit(0), name, "append").save(path)
+    (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(df.alias("s"), null_safe_match(key))
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+    return _last_commit(spark, path)
+
+
+def list_landing_files(spark: SparkSession, landing_dir: str | Path) -> list[str]:
+    """Every file under the landing folder (recursively), as fully qualified URIs, sorted."""
+    jvm = spark.sparkContext._jvm
+    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
+    root = jvm.org.apache.hadoop.fs.Path(str(landing_dir))
+    fs = root.getFileSystem(hadoop_conf)
+    if not fs.exists(root):
+        raise FileNotFoundError(
+            f"landing folder {landing_dir} does not exist: set the parameter landing_dir to the folder "
+            "holding the CSV files, or generate_input: true to write the generated default input there"
+        )
+    files = fs.listFiles(root, True)
+    found = []
+    while files.hasNext():
+        status = files.next()
+        name = status.getPath().getName()
+        if not name.startswith((".", "_")):
+            found.append(status.getPath().toUri().toString())
+    return sorted(found)
+
+
+def qualified_uri(spark: SparkSession, path: str | Path) -> str:
+    """The path as Hadoop qualifies it (scheme included), e.g. file:/work/data/landing."""
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(str(path))
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return fs.makeQualified(hadoop_path).toUri().toString()
+
+
+def read_landing_lines(spark: SparkSession, uris: Sequence[str]) -> DataFrame:
+    """Source files as lines, each with its file, block offset and a scan-order row id."""
+    return spark.read.format("text").load(list(uris)).select(
+        F.col("value"),
+        F.col("_metadata.file_path").alias("_file_path"),
+        F.col("_metadata.file_block_start").alias("_block_start"),
+        F.monotonically_increasing_id().alias("_row_id"),
+    )
