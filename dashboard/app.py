@@ -18,7 +18,9 @@ import streamlit as st  # noqa: E402
 
 from dashboard import data, filters  # noqa: E402
 
-PAGES_DIR = Path(__file__).parent / "pages"
+# Not "pages/": until st.navigation has run once in the process, Streamlit serves a pages/ folder
+# beside the entry as stand-alone pages, so a deep link right after start skipped this file.
+VIEWS_DIR = Path(__file__).parent / "views"
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ def draw_filters(spec: PageSpec) -> None:
 def main() -> None:
     st.set_page_config(page_title="Lakehouse dashboard", page_icon=":material/waves:", layout="wide")
     pages = [
-        st.Page(PAGES_DIR / spec.file, title=spec.title, icon=spec.icon, default=(i == 0))
+        st.Page(VIEWS_DIR / spec.file, title=spec.title, icon=spec.icon, default=(i == 0))
         for i, spec in enumerate(PAGES)
     ]
     current = st.navigation(pages)
