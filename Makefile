@@ -1,0 +1,46 @@
+# The project's commands. `make run` and `make test` set everything up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PARAMS ?= params/default.yaml
+LAKE ?= lake
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test notebooks dashboard lab browser clean
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -r requirements.txt
+	$(BIN)/pip install --no-deps -e .
+	$(BIN)/python -m lib.spark --fetch-jars
+	touch $(STAMP)
+
+## setup: virtual environment from requirements.txt, the project, Delta's jars (cached in .cache/)
+setup: $(STAMP)
+
+## run: the three notebooks in order on the parameter file (default: the generated 31 days)
+run: setup
+	$(BIN)/python -m lib.runner --params $(PARAMS)
+
+## browser: Debian's headless Chromium for the dashboard's browser test
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+## test: the whole suite (unit, pipeline, notebooks with nbval, dashboard, browser)
+test: setup browser
+	$(BIN)/python -m pytest
+
+## notebooks: refresh the outputs stored in notebooks/ from params/ci.yaml
+notebooks: setup
+	$(BIN)/python -m lib.notebooks --refresh
+
+## dashboard: the Streamlit app on http://localhost:8501, reading LAKE
+dashboard: setup
+	$(BIN)/streamlit run dashboard/app.py --server.address localhost --server.headless true -- --lake $(LAKE)
+
+## lab: JupyterLab on the notebooks, with the project's environment
+lab: setup
+	$(BIN)/jupyter lab notebooks
+
+clean:
+	rm -rf lake lake-ci data runs .pytest_cache

@@ -1,0 +1,120 @@
+"""The notebook series: which notebooks, which parameters each takes, executing them with papermill."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import papermill
+
+from lib.config import load_params
+from lib.spark import REPO_ROOT
+
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+SERIES: tuple[str, ...] = ("01_bronze.ipynb", "02_silver.ipynb", "03_gold.ipynb")
+KERNEL = "python3"
+STORED_OUTPUTS_PARAMS = REPO_ROOT / "params" / "ci.yaml"
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook of the series raised; the message names the notebook, the cell and the error."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutedNotebook:
+    name: str
+    output: Path
+    seconds: float
+
+
+def declared_parameters(notebook: Path) -> dict[str, Any]:
+    """The names and default values of a notebook's `parameters` cell."""
+    inspected = papermill.inspect_notebook(str(notebook))
+    return {name: ast.literal_eval(spec["default"]) for name, spec in inspected.items()}
+
+
+def parameters_for(notebook: Path, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The subset of the run's parameters that the notebook declares."""
+    declared = declared_parameters(notebook)
+    return {name: values[name] for name in declared if name in values}
+
+
+def execute(
+    notebook: Path, output: Path, parameters: Mapping[str, Any], progress_bar: bool = True
+) -> ExecutedNotebook:
+    """Execute one notebook with papermill; a failing cell raises NotebookFailed naming it."""
+    started = time.monotonic()
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=dict(parameters),
+            kernel_name=KERNEL,
+            cwd=str(notebook.parent),
+            progress_bar=progress_bar,
+        )
+    except papermill.PapermillExecutionError as error:
+        raise NotebookFailed(
+            f"{notebook.name} failed in cell {error.cell_index} (execution count {error.exec_count}): "
+            f"{error.ename}: {error.evalue.splitlines()[0] if error.evalue else ''}\n"
+            f"The executed notebook with the full traceback is {output}"
+        ) from None
+    return ExecutedNotebook(notebook.name, output, time.monotonic() - started)
+
+
+def strip_run_cells(executed: Path, target: Path) -> None:
+    """Save an executed notebook's outputs over the source notebook, without papermill's additions.
+
+    The injected-parameters cell and execution metadata go; the source's own parameters cell,
+    with the default values, stays.
+    """
+    notebook = nbformat.read(executed, as_version=4)
+    notebook.cells = [cell for cell in notebook.cells if "injected-parameters" not in cell.metadata.get("tags", [])]
+    for cell in notebook.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    notebook.metadata.pop("papermill", None)
+    nbformat.write(notebook, target)
+
+
+def scratch_overrides(scratch: Path) -> dict[str, Any]:
+    """Parameters that point a run at a scratch folder, as the notebook tests do."""
+    return {"lake_dir": str(scratch / "lake"), "landing_dir": str(scratch / "landing"), "run_id": "stored-outputs"}
+
+
+def refresh_stored_outputs(params_file: Path = STORED_OUTPUTS_PARAMS) -> None:
+    """Re-execute the series on the small parameter set and store its outputs in the notebooks."""
+    with tempfile.TemporaryDirectory(prefix="lakehouse-notebooks-") as folder:
+        scratch = Path(folder)
+        values = load_params(params_file, scratch_overrides(scratch)).as_dict()
+        for name in SERIES:
+            source = NOTEBOOK_DIR / name
+            executed = execute(source, scratch / name, parameters_for(source, values))
+            strip_run_cells(executed.output, source)
+            print(f"{name}: outputs stored ({executed.seconds:.1f} s)", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lib.notebooks", description=__doc__)
+    parser.add_argument("--refresh", action="store_true",
+                        help=f"re-execute the notebooks on {STORED_OUTPUTS_PARAMS.name} and store their outputs")
+    args = parser.parse_args(argv)
+    if args.refresh:
+        try:
+            refresh_stored_outputs()
+        except NotebookFailed as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Run the notebook series in order with one parameter file: `python -m lib.runner`.
+
+Each run gets an id shared by its three notebooks (and their rows in `pipeline_runs`); the
+executed notebooks are kept in `runs/<run_id>/`. A failing notebook stops the run with a message
+naming the notebook and the cell, and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from lib import ledger, notebooks
+from lib.config import ParameterError, load_params
+from lib.spark import REPO_ROOT
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    """`key=value` pairs from the command line, values read as YAML (numbers, booleans, lists)."""
+    overrides: dict[str, object] = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator:
+            raise ParameterError(f"--set {pair!r}: expected key=value, e.g. --set generator_days=7")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
+
+
+def run_series(params_file: Path, overrides: dict[str, object], runs_dir: Path, progress_bar: bool = True) -> Path:
+    """Execute the three notebooks in order; return the folder of the executed notebooks."""
+    params = load_params(params_file, overrides)
+    run_id = params.run_id or ledger.new_run_id()
+    values = {**params.as_dict(), "run_id": run_id}
+    output_dir = runs_dir / run_id
+    output_dir.mkdir(parents=True, exist_ok=True)
+    print(f"run {run_id}: {params_file} -> lake {params.path('lake_dir')}", flush=True)
+    for position, name in enumerate(notebooks.SERIES, start=1):
+        source = notebooks.NOTEBOOK_DIR / name
+        print(f"[{position}/{len(notebooks.SERIES)}] {name}", flush=True)
+        executed = notebooks.execute(
+            source, output_dir / name, notebooks.parameters_for(source, values), progress_bar=progress_bar
+        )
+        print(f"[{position}/{len(notebooks.SERIES)}] {name} done in {executed.seconds:.1f} s", flush=True)
+    return output_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lib.runner", description=__doc__)
+    parser.add_argument("--params", type=Path, default=REPO_ROOT / "params" / "default.yaml", help="parameter file")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one parameter, e.g. --set generator_days=7 (repeatable)")
+    parser.add_argument("--runs-dir", type=Path, default=REPO_ROOT / "runs", help="where executed notebooks go")
+    parser.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    try:
+        output_dir = run_series(args.params, parse_overrides(args.overrides), args.runs_dir, not args.no_progress)
+    except ParameterError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except notebooks.NotebookFailed as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"run finished in {time.monotonic() - started:.1f} s; executed notebooks in {output_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
