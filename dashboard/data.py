@@ -22,6 +22,8 @@ import streamlit as st
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
+from dashboard import metrics
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 CUSTOMERS = "customer_metrics"
@@ -134,6 +136,26 @@ def categories(*refs: TableRef) -> list[str]:
         values = pc.unique(read_arrow(ref, ("category_l1",)).column("category_l1")).to_pylist()
         found.update(v for v in values if v is not None)
     return sorted(found, key=lambda c: (c == "unknown", c))
+
+
+# --- Products ---------------------------------------------------------------------------------
+
+
+def products_in(products: TableRef, categories: tuple[str, ...]) -> pd.DataFrame:
+    """Every product of the chosen categories, best revenue first (for the CSV download)."""
+    table = read_arrow(products)
+    table = table.filter(pc.is_in(table.column("category_l1"), pa.array(categories, pa.string())))
+    return table.to_pandas().sort_values(["total_revenue", "product_id"], ascending=[False, True])
+
+
+@st.cache_data(**_CACHE)
+def product_breakdowns(
+    products: TableRef, categories: tuple[str, ...], table_rows: int, scatter_points: int
+) -> tuple[int, dict[str, pd.DataFrame]]:
+    """How many products the categories hold, and the small frames the products page draws."""
+    table = read_arrow(products)
+    chosen = table.filter(pc.is_in(table.column("category_l1"), pa.array(categories, pa.string())))
+    return chosen.num_rows, metrics.product_breakdowns(chosen.to_pandas(), table_rows, scatter_points)
 
 
 # --- Customers (the one gold table that grows with the number of users) ---------------------

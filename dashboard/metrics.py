@@ -160,3 +160,30 @@ def row_conservation(runs: pd.DataFrame) -> pd.DataFrame:
     # A failed run wrote nothing, so there is nothing to balance.
     table["conserved"] = (table["unaccounted"] == 0).astype("boolean").where(table["status"] == "succeeded")
     return table.reset_index(drop=True)
+
+
+def product_breakdowns(products: pd.DataFrame, table_rows: int, scatter_points: int) -> dict[str, pd.DataFrame]:
+    """What the products page draws, from `product_performance` rows of the chosen categories.
+
+    by_revenue: the first `table_rows` by revenue (ties by product id); most_viewed: the
+    `scatter_points` most viewed; tiers, brands, categories: products and revenue per group.
+    """
+    by_revenue = products.sort_values(["total_revenue", "product_id"], ascending=[False, True])
+    tiers = (products.groupby("performance_tier", observed=True)
+             .agg(products=("product_id", "count"), revenue=("total_revenue", "sum")))
+    return {
+        "by_revenue": by_revenue.head(table_rows).reset_index(drop=True),
+        "most_viewed": products[products["total_views"] > 0].nlargest(scatter_points, "total_views"),
+        "tiers": tiers.rename_axis("performance_tier").reset_index(),
+        "brands": _revenue_by(products, "brand"),
+        "categories": _revenue_by(products, "category_l1"),
+    }
+
+
+def _revenue_by(products: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Revenue, products and purchases per value of `column` (null as `unknown`), largest first."""
+    grouped = (products.assign(**{column: products[column].fillna("unknown")})
+               .groupby(column, as_index=False)
+               .agg(total_revenue=("total_revenue", "sum"), products=("product_id", "count"),
+                    total_purchases=("total_purchases", "sum")))
+    return grouped.sort_values(["total_revenue", column], ascending=[False, True]).reset_index(drop=True)

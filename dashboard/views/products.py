@@ -9,52 +9,38 @@ TABLE_ROWS = 1_000
 
 st.title("Products")
 refs = ui.require_tables(data.PRODUCTS)
-products = data.read(refs[data.PRODUCTS])
-chosen = filters.selected_categories(data.categories(refs[data.PRODUCTS]))
-products = products[products["category_l1"].isin(chosen)]
-st.caption(f"{len(products):,} products in {len(chosen)} categor{'y' if len(chosen) == 1 else 'ies'}; "
+chosen = tuple(filters.selected_categories(data.categories(refs[data.PRODUCTS])))
+count, views = data.product_breakdowns(refs[data.PRODUCTS], chosen, TABLE_ROWS, SCATTER_POINTS)
+st.caption(f"{count:,} products in {len(chosen)} categor{'y' if len(chosen) == 1 else 'ies'}; "
            "all-time totals as of the last pipeline run (the date filter does not apply).")
-if products.empty:
+if count == 0:
     st.info("No products in the chosen categories.")
     st.stop()
 
 top_n = st.slider("Top products", min_value=5, max_value=50, value=15, step=5, key="products_top_n")
-by_revenue = products.sort_values(["total_revenue", "product_id"], ascending=[False, True])
-st.plotly_chart(charts.top_products(by_revenue.head(top_n)), key="products_top")
+st.plotly_chart(charts.top_products(views["by_revenue"].head(top_n)), key="products_top")
 st.caption("Bars are coloured by performance tier: " + ", ".join(charts.TIERS) + " from dark to light.")
 
-tiers = (products.groupby("performance_tier", observed=True)
-         .agg(products=("product_id", "count"), revenue=("total_revenue", "sum"))
-         .reindex(list(charts.TIERS)).dropna(how="all").fillna(0).rename_axis("performance_tier").reset_index())
+tiers = views["tiers"].set_index("performance_tier").reindex(list(charts.TIERS)).dropna(how="all").reset_index()
 left, right = st.columns(2)
 left.plotly_chart(charts.tier_summary(tiers), key="products_tiers")
-most_viewed = products[products["total_views"] > 0].nlargest(SCATTER_POINTS, "total_views")
-right.plotly_chart(charts.conversion_vs_views(most_viewed), key="products_conversion")
-right.caption(f"The {len(most_viewed):,} most viewed products.")
-
-
-def revenue_by(column: str, limit: int):
-    grouped = (products.assign(**{column: products[column].fillna("unknown")})
-               .groupby(column, as_index=False)
-               .agg(total_revenue=("total_revenue", "sum"), products=("product_id", "count"),
-                    total_purchases=("total_purchases", "sum")))
-    return grouped.nlargest(limit, "total_revenue")
-
+right.plotly_chart(charts.conversion_vs_views(views["most_viewed"]), key="products_conversion")
+right.caption(f"The {len(views['most_viewed']):,} most viewed products.")
 
 left, right = st.columns(2)
-left.plotly_chart(charts.breakdown(revenue_by("brand", 15), "brand", "Top 15 brands by revenue"),
+left.plotly_chart(charts.breakdown(views["brands"].head(15), "brand", "Top 15 brands by revenue"),
                   key="products_brands")
-right.plotly_chart(charts.breakdown(revenue_by("category_l1", 30), "category_l1", "Revenue by category"),
+right.plotly_chart(charts.breakdown(views["categories"], "category_l1", "Revenue by category"),
                    key="products_categories")
 
 st.subheader("Products by revenue")
-if len(products) > TABLE_ROWS:
-    st.caption(f"The first {TABLE_ROWS:,} shown; the CSV has all {len(products):,}.")
+if count > TABLE_ROWS:
+    st.caption(f"The first {TABLE_ROWS:,} shown; the CSV has all {count:,}.")
 ui.dataframe(
-    by_revenue.head(TABLE_ROWS),
+    views["by_revenue"],
     column_config={
         "product_id": st.column_config.NumberColumn("Product", format="%d"),
-        "category_id": st.column_config.NumberColumn("Category id", format="%d"),
+        "category_id": st.column_config.TextColumn("Category id"),  # beyond 2^53: shown as text
         "category_l1": "Category",
         "brand": "Brand",
         "avg_price": st.column_config.NumberColumn("Avg price", format="%.2f"),
@@ -70,4 +56,4 @@ ui.dataframe(
         "performance_tier": "Tier",
     },
 )
-ui.download_csv(lambda: by_revenue, "products.csv", key="products_download")
+ui.download_csv(lambda: data.products_in(refs[data.PRODUCTS], chosen), "products.csv", key="products_download")
