@@ -1,0 +1,62 @@
+"""The runner: the three notebooks in order with one parameter file, failures named."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from lib import storage
+
+
+def run_runner(tmp_path: Path, **params: object) -> subprocess.CompletedProcess:
+    values = {"lake_dir": str(tmp_path / "lake"), "landing_dir": str(tmp_path / "landing"),
+              "generator_days": 1, "generator_events_per_day": 300, "shuffle_partitions": 2, **params}
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(values))
+    return subprocess.run(
+        [sys.executable, "-m", "lib.runner", "--params", str(params_file), "--runs-dir", str(tmp_path / "runs"),
+         "--no-progress"],
+        capture_output=True, text=True, timeout=1200,
+    )
+
+
+def test_bad_parameter_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    result = run_runner(tmp_path, generator_dayz=3)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        result.stderr.strip()
+    ] and "unknown parameter 'generator_dayz'" in result.stderr
+    wrong_type = run_runner(tmp_path, shuffle_partitions="four")
+    assert wrong_type.returncode == 2 and "shuffle_partitions='four': expected int" in wrong_type.stderr
+
+
+def test_failing_notebook_stops_the_run_naming_notebook_and_cell(spark: SparkSession, tmp_path: Path) -> None:
+    result = run_runner(tmp_path, generator_fault_rate=0.05, rule_actions={"valid_price": "fail"})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "error: 02_silver.ipynb failed in cell" in result.stderr
+    assert "RuleFailure: rule valid_price (action fail)" in result.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert sorted(path.name for path in run_dir.iterdir()) == ["01_bronze.ipynb", "02_silver.ipynb"]
+    runs = storage.read_table(spark, tmp_path / "lake", "pipeline_runs")
+    recorded = sorted((row["layer"], row["status"], row["run_id"]) for row in runs.collect())
+    assert recorded == [("bronze", "succeeded", run_dir.name), ("silver", "failed", run_dir.name)]
+
+
+def test_successful_run_records_each_notebook(spark: SparkSession, tmp_path: Path) -> None:
+    result = run_runner(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[3/3] 03_gold.ipynb done in" in result.stdout
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert sorted(path.name for path in run_dir.iterdir()) == ["01_bronze.ipynb", "02_silver.ipynb", "03_gold.ipynb"]
+    runs = storage.read_table(spark, tmp_path / "lake", "pipeline_runs").filter(F.col("run_id") == run_dir.name)
+    assert sorted((row["layer"], row["status"]) for row in runs.collect()) == [
+        ("bronze", "succeeded"), ("gold", "succeeded"), ("silver", "succeeded"),
+    ]
+    gold = runs.filter(F.col("layer") == "gold").first()
+    silver = runs.filter(F.col("layer") == "silver").first()
+    assert gold["versions_read"]["events_cleaned"] == silver["versions_written"]["events_cleaned"]
