@@ -239,11 +239,12 @@ def quarantine_sample(quarantine: TableRef, run_id: str | None, limit: int) -> p
     table = DeltaTable(quarantine.path, version=quarantine.version)
     row_filter = pc.field("run_id") == run_id if run_id is not None else None
     try:  # stops reading after `limit` rows
-        sample = table.to_pyarrow_dataset().head(limit, filter=row_filter).to_pandas()
+        rows = table.to_pyarrow_dataset().head(limit, filter=row_filter)
     except DeltaError:  # deletion vectors or column mapping: read through the engine instead
         rows = read_arrow(quarantine)
-        rows = rows.filter(row_filter) if row_filter is not None else rows
-        sample = rows.slice(0, limit).to_pandas()
+        rows = (rows.filter(row_filter) if row_filter is not None else rows).slice(0, limit)
+    # Nullable integers: ids beside nulls would otherwise turn into floats and lose digits.
+    sample = rows.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int32Dtype()}.get)
     sample = sample.drop(columns=["quarantine_reasons"], errors="ignore")
     first = [c for c in ("quarantine_reason", "source_file", "source_line", "run_id") if c in sample]
     return sample[first + [c for c in sample.columns if c not in first]]
