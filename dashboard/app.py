@@ -31,6 +31,8 @@ class PageSpec:
     filters: frozenset[str] = frozenset()
 
 
+LOCAL_ADDRESSES = ("localhost", "127.0.0.1", "::1")
+
 PAGES = (
     PageSpec("overview.py", "Overview", ":material/dashboard:", frozenset({"dates"})),
     PageSpec("daily_sales.py", "Daily sales", ":material/calendar_month:", frozenset({"dates"})),
@@ -54,6 +56,9 @@ def draw_filters(spec: PageSpec) -> None:
             if refs:
                 filters.category_filter(data.categories(*refs))
         st.caption(f"Lake: `{lake}`")
+        if st.get_option("server.address") not in LOCAL_ADDRESSES:
+            st.caption(":orange[Served on every network interface: start it with `make dashboard` "
+                       "(or `--server.address localhost`) to keep it on this machine.]")
 
 
 def main() -> None:
