@@ -228,6 +228,12 @@ def test_data_quality_score_reasons_and_conservation(open_app, pipeline_lake: Pa
     design = app.dataframe[0].value.set_index("rule")
     assert design.at["quality_score", "actual_pct"] == pytest.approx(last_quality_score(pipeline_lake))
 
+    sample = next(d.value for d in app.dataframe if "quarantine_reason" in d.value.columns)
+    ids = DeltaTable(pipeline_lake / "events_quarantine").to_pyarrow_table(columns=["category_id"])
+    exact = {str(v) for v in ids.column("category_id").to_pylist() if v is not None}
+    shown_ids = {str(v) for v in sample["category_id"].dropna()}
+    assert shown_ids and shown_ids <= exact  # 19-digit ids beside nulls keep every digit
+
     conservation = app.dataframe[-1].value
     silver = runs[runs["layer"] == "silver"]
     assert list(conservation["rows_in"]) == list(silver.sort_values("started_at")["rows_in"])
@@ -308,3 +314,20 @@ def test_distinct_active_users_only_where_customer_metrics_can_tell(tmp_path: Pa
     assert data.distinct_active_users(ref, d[0], d[3]) == 3
     assert data.distinct_active_users(ref, d[2], d[3]) == 1
     assert data.distinct_active_users(ref, d[1], d[2]) is None  # user 1 may or may not be active on d2-d3
+
+
+def test_an_unnarrowed_date_range_grows_with_the_lake(open_app, pipeline_lake: Path, tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    shutil.copytree(pipeline_lake, lake)
+    daily = DeltaTable(lake / "daily_sales_summary").to_pyarrow_table()
+    first, last = pc.min(daily.column("event_date")).as_py(), pc.max(daily.column("event_date")).as_py()
+    app = open_app(lake)
+    assert app.date_input(key="filter_dates").value == (first, last)
+
+    next_day = daily.filter(pc.equal(daily.column("event_date"), pa.scalar(last, pa.date32())))
+    next_day = next_day.set_column(daily.schema.get_field_index("event_date"), "event_date", pa.array([last + pd.Timedelta(days=1).to_pytimedelta()],
+                                                             pa.date32()))
+    write_deltalake(lake / "daily_sales_summary", next_day, mode="append")  # a run that added a day
+    app.run()
+    grown = app.date_input(key="filter_dates").value
+    assert grown == (first, last + pd.Timedelta(days=1).to_pytimedelta())
