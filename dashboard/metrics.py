@@ -154,7 +154,8 @@ def latest_runs_by_layer(runs: pd.DataFrame) -> pd.DataFrame:
 def row_conservation(runs: pd.DataFrame) -> pd.DataFrame:
     """Silver runs with rows in = out + quarantined + duplicates checked (balance 0 = conserved)."""
     silver = runs[runs["layer"] == "silver"].sort_values("started_at")
-    table = silver[["run_id", "started_at", "status", "rows_in", "rows_out", "rows_quarantined", "rows_duplicate"]].copy()
+    table = silver[["run_id", "started_at", "status", "rows_in", "rows_out", "rows_quarantined",
+                    "rows_duplicate"]].copy()
     accounted = table[["rows_out", "rows_quarantined", "rows_duplicate"]].fillna(0).sum(axis=1)
     table["unaccounted"] = (table["rows_in"] - accounted).astype("Int64")
     # A failed run wrote nothing, so there is nothing to balance.

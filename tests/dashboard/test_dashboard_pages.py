@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -324,10 +324,10 @@ def test_an_unnarrowed_date_range_grows_with_the_lake(open_app, pipeline_lake: P
     app = open_app(lake)
     assert app.date_input(key="filter_dates").value == (first, last)
 
+    day_after = last + timedelta(days=1)
     next_day = daily.filter(pc.equal(daily.column("event_date"), pa.scalar(last, pa.date32())))
-    next_day = next_day.set_column(daily.schema.get_field_index("event_date"), "event_date", pa.array([last + pd.Timedelta(days=1).to_pytimedelta()],
-                                                             pa.date32()))
+    column = daily.schema.get_field_index("event_date")
+    next_day = next_day.set_column(column, "event_date", pa.array([day_after], pa.date32()))
     write_deltalake(lake / "daily_sales_summary", next_day, mode="append")  # a run that added a day
     app.run()
-    grown = app.date_input(key="filter_dates").value
-    assert grown == (first, last + pd.Timedelta(days=1).to_pytimedelta())
+    assert app.date_input(key="filter_dates").value == (first, day_after)
