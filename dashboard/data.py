@@ -169,7 +169,7 @@ def distinct_active_users(customers: TableRef, start: date, end: date) -> int | 
     before and after the range may or may not have been active inside it: when there is such
     a user the exact count is unknown, and the caller falls back to summing daily users.
     """
-    span = read_arrow(customers, ("first_activity_date", "last_activity_date"))
+    span = read_arrow(customers)  # the whole table is cached once for all customer views
     first, last = span.column("first_activity_date"), span.column("last_activity_date")
     start_s, end_s = pa.scalar(start, pa.date32()), pa.scalar(end, pa.date32())
     straddling = pc.and_(pc.less(first, start_s), pc.greater(last, end_s))
@@ -182,7 +182,7 @@ def distinct_active_users(customers: TableRef, start: date, end: date) -> int | 
 @st.cache_data(**_CACHE)
 def customer_groups(customers: TableRef, by: tuple[str, ...]) -> pd.DataFrame:
     """Customers and revenue per combination of `by` columns (segment, rfm_score, churn_risk)."""
-    table = read_arrow(customers, (*by, "total_revenue"))
+    table = read_arrow(customers).select([*by, "total_revenue"])
     grouped = table.group_by(list(by)).aggregate([("total_revenue", "count"), ("total_revenue", "sum")])
     return grouped.rename_columns([*by, "customers", "revenue"]).to_pandas()
 
