@@ -34,11 +34,12 @@ def _layout(fig: go.Figure, title: str, height: int = 360, legend_right: bool = 
 
 
 def _date_axis(fig: go.Figure, dates: pd.Series) -> None:
-    """One tick per day for short ranges, so 3 days don't get hourly ticks."""
-    if len(dates) and len(dates) <= 31:
+    """A tick per day with its weekday for short ranges (3 days must not get hourly ticks),
+    Plotly's own spacing for longer ones, where daily labels would overlap."""
+    if len(dates) and len(dates) <= 10:
         fig.update_xaxes(tickformat="%a %b %d", dtick=86_400_000)
     else:
-        fig.update_xaxes(tickformat="%b %d")
+        fig.update_xaxes(tickformat="%a %b %d")
 
 
 def revenue_trend(daily: pd.DataFrame) -> go.Figure:
@@ -64,7 +65,9 @@ def day_over_day(daily: pd.DataFrame) -> go.Figure:
     colors = ["#2ca02c" if v >= 0 else "#d62728" for v in change.fillna(0)]
     fig = go.Figure(go.Bar(
         x=daily["event_date"], y=change, marker_color=colors, name="Change",
-        text=[f"{v:+.1f}%" if pd.notna(v) else "n/a" for v in change], textposition="outside",
+        # Labels only while they fit: a month of bars would print over each other.
+        text=[f"{v:+.1f}%" if pd.notna(v) else "n/a" for v in change] if len(change) <= 14 else None,
+        textposition="outside",
         hovertemplate="%{x|%a %Y-%m-%d}<br>%{y:+.2f}% vs previous day<extra></extra>",
     ))
     _date_axis(fig, daily["event_date"])
@@ -198,14 +201,21 @@ def top_products(products: pd.DataFrame) -> go.Figure:
 
 def tier_summary(tiers: pd.DataFrame) -> go.Figure:
     """Products and revenue per performance tier."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Products", "Revenue"))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Products", "Revenue"), horizontal_spacing=0.14)
     colors = [TIER_COLORS.get(t, "#888") for t in tiers["performance_tier"]]
-    fig.add_bar(x=tiers["performance_tier"], y=tiers["products"], marker_color=colors, row=1, col=1,
-                text=[f"{v:,}" for v in tiers["products"]], textposition="outside")
-    fig.add_bar(x=tiers["performance_tier"], y=tiers["revenue"], marker_color=colors, row=1, col=2,
-                text=[f"{v:,.0f}" for v in tiers["revenue"]], textposition="outside")
-    fig.update_yaxes(tickformat=",.0f")
+    for col, column in ((1, "products"), (2, "revenue")):
+        fig.add_bar(x=tiers["performance_tier"], y=tiers[column], marker_color=colors, row=1, col=col,
+                    text=[_compact(v) for v in tiers[column]], textposition="outside", cliponaxis=False)
+        fig.update_yaxes(range=[0, float(tiers[column].max() or 1) * 1.18], tickformat="~s", row=1, col=col)
     return _layout(fig, "Performance tiers", showlegend=False)
+
+
+def _compact(value: float) -> str:
+    """1,234,567 as 1.23M: bar labels that fit above a bar."""
+    for threshold, unit, suffix, decimals in ((1e9, 1e9, "B", 2), (1e6, 1e6, "M", 2), (1e4, 1e3, "k", 1)):
+        if abs(value) >= threshold:
+            return f"{value / unit:,.{decimals}f}{suffix}"
+    return f"{value:,.0f}"
 
 
 def conversion_vs_views(products: pd.DataFrame) -> go.Figure:

@@ -53,6 +53,14 @@ def money(value: float | None) -> str:
     return "—" if value is None or pd.isna(value) else f"{value:,.2f}"
 
 
+def money_card(value: float | None) -> tuple[str, str | None]:
+    """(card text, tooltip) for money on a KPI card: millions shortened so the card does not
+    cut the number off, with the exact amount (to the cent) in the tooltip."""
+    if value is None or pd.isna(value) or abs(value) < 1_000_000:
+        return money(value), None
+    return f"{value / 1_000_000:,.2f} M", f"Exactly {money(value)}."
+
+
 def count(value: float | None) -> str:
     return "—" if value is None or pd.isna(value) else f"{int(value):,}"
 

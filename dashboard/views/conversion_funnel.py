@@ -35,7 +35,8 @@ kpis[1].metric("Cart → purchase", ui.pct(total["cart_to_purchase_rate"]), bord
                help="Sessions with a purchase ÷ sessions with a cart add.")
 kpis[2].metric("Cart abandonment", ui.pct(total["cart_abandonment_rate"]), border=True,
                help="Sessions with a cart add and no purchase ÷ sessions with a cart add.")
-kpis[3].metric("Revenue", ui.money(total["total_revenue"]), border=True)
+revenue_text, revenue_exact = ui.money_card(total["total_revenue"])
+kpis[3].metric("Revenue", revenue_text, border=True, help=revenue_exact)
 
 left, right = st.columns([2, 3])
 left.plotly_chart(charts.session_funnel(total), key="funnel_chart")

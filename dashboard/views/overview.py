@@ -53,8 +53,9 @@ scores = metrics.quality_by_run(data.read(dq)) if dq else None
 users_label, users_now, users_before, users_help = active_users()
 
 row1 = st.columns(4)
-row1[0].metric("Revenue", ui.money(current.revenue), change(current.revenue, previous.revenue), border=True,
-               help="Sum of purchase prices.")
+revenue_text, revenue_exact = ui.money_card(current.revenue)
+row1[0].metric("Revenue", revenue_text, change(current.revenue, previous.revenue), border=True,
+               help=" ".join(filter(None, ["Sum of purchase prices.", revenue_exact])))
 row1[1].metric("Purchases", ui.count(current.purchases), change(current.purchases, previous.purchases), border=True)
 conversion_delta = None
 if has_previous and current.conversion_pct is not None and previous.conversion_pct is not None:
