@@ -74,3 +74,13 @@ def test_design_quality_table_reads_the_latest_runs_rules() -> None:
     assert not table.at["negative_price", "meets_target"]
     assert table.at["valid_event_time", "meets_target"]
     assert pd.isna(table.at["valid_event_type", "actual_pct"])  # a rule the run did not record
+
+
+def test_tier_chart_labels_shorten_large_numbers_without_changing_them() -> None:
+    from dashboard import charts
+
+    tiers = pd.DataFrame({"performance_tier": ["Top 10%", "Bottom"], "products": [5_675, 69_241],
+                          "revenue": [14_060_000.5, 999.0]})
+    products, revenue = charts.tier_summary(tiers).data
+    assert list(products.text) == ["5,675", "69.2k"]
+    assert list(revenue.text) == ["14.06M", "999"]

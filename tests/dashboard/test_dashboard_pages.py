@@ -33,6 +33,15 @@ def number(text: str) -> float:
     return float(text.replace(",", "").replace("%", "").replace(" pp", ""))
 
 
+def assert_money(shown, expected: float) -> None:
+    """A money KPI shows the amount to the cent, or in millions with the exact amount in its tooltip."""
+    if shown.value.endswith(" M"):
+        assert shown.value == f"{expected / 1e6:,.2f} M"
+        assert f"{expected:,.2f}" in shown.proto.help
+    else:
+        assert number(shown.value) == pytest.approx(round(expected, 2), abs=0.005)
+
+
 def chart(app, key: str) -> dict:
     """The Plotly figure a page sent under `key`, as JSON."""
     for element in app.get("plotly_chart"):
@@ -80,7 +89,7 @@ def test_overview_kpis_are_the_gold_totals_of_all_days(open_app, pipeline_lake: 
     customers = table(pipeline_lake, "customer_metrics")
     app = open_app(pipeline_lake)
 
-    assert number(metric(app, "Revenue").value) == pytest.approx(round(daily["total_revenue"].sum(), 2), abs=0.005)
+    assert_money(metric(app, "Revenue"), daily["total_revenue"].sum())
     assert number(metric(app, "Purchases").value) == daily["total_purchases"].sum()
     conversion = daily["total_purchases"].sum() / daily["total_views"].sum() * 100
     assert number(metric(app, "Conversion rate").value) == pytest.approx(round(conversion, 2), abs=0.005)
@@ -99,7 +108,7 @@ def test_overview_one_day_is_compared_with_the_day_before(open_app, pipeline_lak
     app = open_app(pipeline_lake)
     app.date_input(key="filter_dates").set_value((last["event_date"], last["event_date"])).run()
 
-    assert number(metric(app, "Revenue").value) == pytest.approx(round(last["total_revenue"], 2), abs=0.005)
+    assert_money(metric(app, "Revenue"), last["total_revenue"])
     change = (last["total_revenue"] - before["total_revenue"]) / before["total_revenue"] * 100
     assert metric(app, "Revenue").delta == f"{change:+.1f}%"
     assert number(metric(app, "Active users").value) == last["unique_users"]
@@ -277,7 +286,7 @@ def test_a_new_pipeline_run_shows_on_the_next_interaction(open_app, pipeline_lak
     original = DeltaTable(daily_path).to_pyarrow_table()
     revenue = pc.sum(original.column("total_revenue")).as_py()
     app = open_app(lake)
-    assert number(metric(app, "Revenue").value) == pytest.approx(round(revenue, 2), abs=0.005)
+    assert_money(metric(app, "Revenue"), revenue)
 
     def scaled(factor: int) -> pa.Table:
         column = original.schema.get_field_index("total_revenue")
@@ -285,7 +294,7 @@ def test_a_new_pipeline_run_shows_on_the_next_interaction(open_app, pipeline_lak
 
     write_deltalake(daily_path, scaled(2), mode="overwrite")  # a new version of the table
     app.run()
-    assert number(metric(app, "Revenue").value) == pytest.approx(round(2 * revenue, 2), abs=0.01)
+    assert_money(metric(app, "Revenue"), 2 * revenue)
 
     # The lake rebuilt from scratch: versions start at 0 again, so the version alone cannot
     # tell this table from the one first shown.
@@ -295,7 +304,7 @@ def test_a_new_pipeline_run_shows_on_the_next_interaction(open_app, pipeline_lak
         write_deltalake(daily_path, scaled(3), mode="overwrite")
     assert DeltaTable(daily_path).version() == first_shown
     app.run()
-    assert number(metric(app, "Revenue").value) == pytest.approx(round(3 * revenue, 2), abs=0.01)
+    assert_money(metric(app, "Revenue"), 3 * revenue)
 
 
 def test_distinct_active_users_only_where_customer_metrics_can_tell(tmp_path: Path) -> None:
