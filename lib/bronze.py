@@ -9,6 +9,7 @@ beyond the nine source columns are kept as strings.
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Iterable, Mapping
 
 from pyspark.sql import Column, DataFrame, Window
@@ -21,6 +22,11 @@ from lib.schemas import EVENTS_RAW, SOURCE_COLUMNS, SOURCE_TYPES
 FIELD_SEPARATOR = r',(?=(?:[^"]*"[^"]*")*[^"]*$)'
 TIMESTAMP_FORMATS = ("yyyy-MM-dd HH:mm:ss z", "yyyy-MM-dd HH:mm:ss")
 DEFAULT_LAYOUT: dict[str, int] = {name: position for position, name in enumerate(SOURCE_COLUMNS)}
+# Names a source column cannot take in bronze: the audit columns and the parser's working columns.
+# A source column of such a name is kept as `source_<name>`.
+RESERVED_NAMES: frozenset[str] = frozenset(
+    (set(EVENTS_RAW.names) - set(SOURCE_COLUMNS)) | {"value", "fields", "_file_path", "_layout", "_field_count"}
+)
 LAYOUT_SCHEMA = "_file_path STRING, _layout MAP<STRING, INT>, _field_count INT"
 
 
@@ -60,8 +66,8 @@ def with_fields(lines: DataFrame) -> DataFrame:
 
 
 def is_header(fields: Column, source_line: Column) -> Column:
-    """The first line of a file is a header when its first field names event_time."""
-    return (source_line == 1) & (F.lower(F.trim(fields[0])) == "event_time")
+    """The first line of a file is a header when one of its fields names event_time."""
+    return (source_line == 1) & F.exists(fields, lambda field: F.lower(F.trim(field)) == "event_time")
 
 
 def filter_data_lines(lines: DataFrame) -> DataFrame:
@@ -80,7 +86,8 @@ def layout_of(header: Iterable[str]) -> dict[str, int]:
     """Column name -> field position for a file's header; the first of repeated names wins."""
     layout: dict[str, int] = {}
     for position, field in enumerate(header):
-        layout.setdefault(column_name(field), position)
+        name = column_name(field)
+        layout.setdefault(f"source_{name}" if name in RESERVED_NAMES else name, position)
     return layout
 
 
@@ -133,8 +140,10 @@ def with_typed_columns(lines: DataFrame, extras: Iterable[str]) -> DataFrame:
 def relative_source_file(file_path: Column, landing_uri: str) -> Column:
     """The file's path relative to the landing folder, as received."""
     without_scheme = r"^[A-Za-z][A-Za-z0-9+.-]*:/*"
-    landing_key = re.sub(without_scheme, "", landing_uri).rstrip("/") + "/"
-    file_key = F.regexp_replace(F.url_decode(file_path), without_scheme, "")
+    landing_key = urllib.parse.unquote(re.sub(without_scheme, "", landing_uri)).rstrip("/") + "/"
+    # url_decode reads '+' as a space; a '+' in a path is a plus sign.
+    decoded = F.url_decode(F.replace(file_path, F.lit("+"), F.lit("%2B")))
+    file_key = F.regexp_replace(decoded, without_scheme, "")
     return F.substring(file_key, F.lit(len(landing_key) + 1), F.lit(1 << 30))
 
 

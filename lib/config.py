@@ -65,7 +65,9 @@ FIELD_TYPES: dict[str, Any] = typing.get_type_hints(PipelineParams)
 
 
 def _type_name(expected: Any) -> str:
-    return getattr(expected, "__name__", None) or str(expected).replace("typing.", "")
+    if typing.get_origin(expected) is not None:
+        return str(expected).replace("typing.", "")
+    return getattr(expected, "__name__", None) or str(expected)
 
 
 def _matches(value: Any, expected: Any) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from decimal import ROUND_HALF_UP, Decimal
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -104,8 +105,10 @@ def rule_failure_counts(df: DataFrame, extra: Mapping[str, Column] | None = None
 
 
 def percent(part: int, whole: int) -> float | None:
-    """A rate in percent, rounded to 2 decimals, null where the denominator is 0."""
-    return None if whole == 0 else round(100.0 * part / whole, 2)
+    """A rate in percent, rounded half up to 2 decimals like Spark's round, null where the denominator is 0."""
+    if whole == 0:
+        return None
+    return float(Decimal(repr(100.0 * part / whole)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def dq_metric_rows(
@@ -145,5 +148,5 @@ def design_quality_table(dq_metrics: DataFrame, run_id: str) -> DataFrame:
         targets.join(actual, on="rule", how="left")
         .withColumn("met", met)
         .orderBy("position")
-        .select("metric", "target", F.format_string("%.2f%%", "value").alias("actual"), "met")
+        .select("metric", "target", F.when(F.col("value").isNotNull(), F.format_string("%.2f%%", "value")).alias("actual"), "met")
     )

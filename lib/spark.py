@@ -19,6 +19,7 @@ from pyspark.sql import SparkSession
 REPO_ROOT = Path(__file__).resolve().parents[1]
 IVY_DIR = Path(os.environ.get("LAKEHOUSE_IVY_DIR", REPO_ROOT / ".cache" / "ivy"))
 JARS_DIR = IVY_DIR / "jars"
+LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 
 
 def delta_maven_coordinate() -> str:
@@ -42,6 +43,9 @@ def build_spark(
     driver_memory: str = "4g",
 ) -> SparkSession:
     """Return the active Delta-enabled session, creating it with the project's defaults."""
+    if master.startswith("local"):
+        # A local session listens on loopback only (and says nothing about the host's address).
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = (
         SparkSession.builder.master(master)
         .appName(app_name)
@@ -51,6 +55,7 @@ def build_spark(
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
         .config("spark.default.parallelism", str(shuffle_partitions))
         .config("spark.driver.memory", driver_memory)
+        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         # Delta reads its log with this many tasks; the default of 50 dominates small runs.

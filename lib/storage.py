@@ -114,7 +114,7 @@ def insert_new(df: DataFrame, lake_dir: str | Path, name: str, key: Sequence[str
 
 
 def list_landing_files(spark: SparkSession, landing_dir: str | Path) -> list[str]:
-    """Every file under the landing folder (recursively), as fully qualified URIs, sorted."""
+    """Every file under the landing folder (recursively), as fully qualified paths, sorted."""
     jvm = spark.sparkContext._jvm
     hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
     root = jvm.org.apache.hadoop.fs.Path(str(landing_dir))
@@ -130,7 +130,7 @@ def list_landing_files(spark: SparkSession, landing_dir: str | Path) -> list[str
         status = files.next()
         name = status.getPath().getName()
         if not name.startswith((".", "_")):
-            found.append(status.getPath().toUri().toString())
+            found.append(status.getPath().toString())
     return sorted(found)
 
 
@@ -139,7 +139,7 @@ def qualified_uri(spark: SparkSession, path: str | Path) -> str:
     jvm = spark.sparkContext._jvm
     hadoop_path = jvm.org.apache.hadoop.fs.Path(str(path))
     fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    return fs.makeQualified(hadoop_path).toUri().toString()
+    return fs.makeQualified(hadoop_path).toString()
 
 
 def read_landing_lines(spark: SparkSession, uris: Sequence[str]) -> DataFrame:

@@ -116,13 +116,6 @@ def test_filter_data_lines_recognizes_a_header_in_any_case(spark: SparkSession) 
     assertDataFrameEqual(bronze.filter_data_lines(lines).select(*LINES.names), expected)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bronze.is_header only recognizes a header whose FIRST field is event_time: a header with "
-    "reordered columns (user_id,event_type,event_time,...) is kept as a rescued data row (an invented row), "
-    "and pipeline._file_layouts, which uses is_header, finds no layout for the file, so its data lines are "
-    "typed by the default positions (wrong columns) and rescued for their 10 fields",
-)
 def test_filter_data_lines_drops_a_header_that_does_not_start_with_event_time(spark: SparkSession) -> None:
     lines = spark.createDataFrame(
         [
@@ -220,12 +213,6 @@ def ingest_headed_file(spark: SparkSession, header: str, line: str) -> DataFrame
 SOURCE_HEADER = ",".join(SOURCE_TYPES.names)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bronze.with_typed_columns adds the extra columns with withColumns before computing "
-    "_rescued_data from F.col('value'): a source column named 'value' replaces the line, so a rescued "
-    "line keeps only that field ('42') in _rescued_data and the original line is lost",
-)
 def test_an_extra_column_named_value_does_not_replace_the_rescued_line(spark: SparkSession) -> None:
     line = "2019-10-01 00:00:00 UTC,view,12ab,1,,,1.0,5,s,42"
     row = ingest_headed_file(spark, SOURCE_HEADER + ",value", line).first()
@@ -234,13 +221,6 @@ def test_an_extra_column_named_value_does_not_replace_the_rescued_line(spark: Sp
     assert "42" in row.asDict().values()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bronze.build_events_raw overwrites an extra source column named like an audit column "
-    "(run_id, source_file, ingestion_timestamp, created_at, source_line, _rescued_data) with the audit "
-    "value, then selects it twice: the source's values are dropped and the duplicate column name fails "
-    "the Delta write",
-)
 def test_an_extra_column_named_like_an_audit_column_is_kept(spark: SparkSession) -> None:
     line = "2019-10-01 00:00:00 UTC,view,1,1,,,1.0,5,s,source-run-7"
     actual = ingest_headed_file(spark, SOURCE_HEADER + ",run_id", line)
@@ -277,23 +257,12 @@ def test_relative_source_file_is_the_path_under_the_landing_folder(spark: SparkS
     assertDataFrameEqual(actual, expected)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bronze.relative_source_file decodes the path with url_decode, which turns '+' into a space: "
-    "file 'c+d.csv' gets source_file 'c d.csv', while pipeline._relative (used for exactly-once) sees "
-    "'c+d.csv', so the file is re-ingested on every run",
-)
 def test_relative_source_file_keeps_a_plus_sign(spark: SparkSession) -> None:
     paths = spark.createDataFrame([("file:/tmp/landing/c+d.csv",)], "_file_path STRING")
     actual = paths.select(bronze.relative_source_file(F.col("_file_path"), LANDING_URI).alias("relative"))
     assertDataFrameEqual(actual, spark.createDataFrame([("c+d.csv",)], "relative STRING"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bronze.relative_source_file decodes the file path but not the landing URI, so with a landing "
-    "folder 'my landing' (URI 'my%20landing') it cuts 2 characters too many: 'x.csv' becomes 'csv'",
-)
 def test_relative_source_file_under_a_landing_folder_with_a_space(spark: SparkSession) -> None:
     paths = spark.createDataFrame([("file:/tmp/my%20landing/x.csv",)], "_file_path STRING")
     actual = paths.select(

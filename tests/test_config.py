@@ -50,11 +50,6 @@ def test_a_wrong_type_is_an_error_naming_the_key_and_the_expected_type(values: d
         params_from_mapping(values)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config._type_name takes __name__ first, and list[int].__name__ is 'list': a list holding a "
-    "string says 'expected list' (it is a list) instead of 'expected list[int]'; same for dict[str, str]",
-)
 @pytest.mark.parametrize(
     ("values", "message"),
     [

@@ -102,12 +102,6 @@ def test_dq_metric_rows_of_no_rows_are_null_rates() -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="quality.percent rounds with Python's round(), half to even on the binary value: 1 failed of 800 "
-    "(0.125%) gives 0.12, while the same rate in gold (gold.rate, Spark F.round, HALF_UP) gives 0.13; "
-    "SPEC.md rounds every rate to 2 decimals one way",
-)
 def test_dq_metric_rates_round_half_up_like_gold() -> None:
     rows = quality.dq_metric_rows(counts(800, 799, valid_event_time=1), {}, duplicates=0, deduplicated=800)
     assert rows[0]["failed_pct"] == 0.13
@@ -160,11 +154,6 @@ def test_design_quality_table_reads_one_run(spark: SparkSession) -> None:
     assertDataFrameEqual(quality.design_quality_table(dq_metrics, "r2"), expected_r2, checkRowOrder=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="quality.design_quality_table formats a null value (a run that evaluated 0 rows) with "
-    "format_string('%.2f%%'), which gives the truncated text 'nu%' instead of a null actual",
-)
 def test_design_quality_table_shows_no_actual_for_a_null_rate(spark: SparkSession) -> None:
     rules = ["valid_event_time", "valid_event_type", "negative_price", "duplicate_rate", "quality_score"]
     dq_metrics = spark.createDataFrame([dq_row("r3", rule, None) for rule in rules], DQ_METRICS)
