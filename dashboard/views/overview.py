@@ -16,11 +16,13 @@ start, end = filters.selected_dates(bounds)
 prev_start, prev_end = metrics.previous_period(start, end)
 current = metrics.period_totals(daily, start, end)
 previous = metrics.period_totals(daily, prev_start, prev_end)
-has_previous = previous.days_with_data > 0
+# Only a previous period the lake covers in full: half a period would make every change look big.
+has_previous = prev_start >= bounds[0] and previous.days_with_data > 0
 days = (end - start).days + 1
 st.caption(
     f"{start:%a %d %b %Y} – {end:%a %d %b %Y} ({days} day{'s' if days != 1 else ''}), compared with "
-    + (f"{prev_start:%d %b} – {prev_end:%d %b %Y}." if has_previous else "nothing: no data before these dates.")
+    + (f"{prev_start:%d %b} – {prev_end:%d %b %Y}." if has_previous
+       else f"nothing: the lake starts on {bounds[0]:%d %b %Y}, too late for a previous period as long.")
 )
 
 
