@@ -36,7 +36,7 @@ notebooks: setup
 
 ## dashboard: the Streamlit app on http://localhost:8501, reading LAKE
 dashboard: setup
-	$(BIN)/streamlit run dashboard/app.py --server.address localhost --server.headless true -- --lake $(LAKE)
+	$(BIN)/streamlit run dashboard/app.py --server.address localhost --server.headless true --browser.gatherUsageStats false -- --lake $(LAKE)
 
 ## lab: JupyterLab on the notebooks, with the project's environment
 lab: setup

@@ -20,7 +20,8 @@ from lib.schemas import EVENTS_RAW, SOURCE_COLUMNS, SOURCE_TYPES
 
 # A comma outside double quotes: the CSV field separator.
 FIELD_SEPARATOR = r',(?=(?:[^"]*"[^"]*")*[^"]*$)'
-TIMESTAMP_FORMATS = ("yyyy-MM-dd HH:mm:ss z", "yyyy-MM-dd HH:mm:ss")
+# The shortest event_time with a time of day: yyyy-MM-dd HH:mm:ss (a bare date is not an event time).
+MIN_TIMESTAMP_LENGTH = 19
 DEFAULT_LAYOUT: dict[str, int] = {name: position for position, name in enumerate(SOURCE_COLUMNS)}
 # Names a source column cannot take in bronze: the audit columns and the parser's working columns.
 # A source column of such a name is kept as `source_<name>`.
@@ -61,8 +62,12 @@ def unquote(field: Column) -> Column:
 
 
 def with_fields(lines: DataFrame) -> DataFrame:
-    """Add `fields`: the line split on commas outside quotes, each field unquoted."""
-    return lines.withColumn("fields", F.transform(F.split("value", FIELD_SEPARATOR, -1), unquote))
+    """Add `fields`: the line split on commas outside quotes, each field unquoted.
+
+    Lines without a quote, nearly all of them, take the plain split, several times faster.
+    """
+    quoted = F.transform(F.split("value", FIELD_SEPARATOR, -1), unquote)
+    return lines.withColumn("fields", F.when(F.col("value").contains('"'), quoted).otherwise(F.split("value", ",", -1)))
 
 
 def is_header(fields: Column, source_line: Column) -> Column:
@@ -113,8 +118,9 @@ def raw_field(name: str) -> Column:
 
 
 def parse_timestamp(text: Column) -> Column:
+    """`2019-10-01 00:00:07 UTC` (a zone is optional and honoured; none means UTC), else null."""
     trimmed = F.trim(text)
-    return F.coalesce(*[F.try_to_timestamp(trimmed, F.lit(pattern)) for pattern in TIMESTAMP_FORMATS])
+    return F.when(F.length(trimmed) >= MIN_TIMESTAMP_LENGTH, trimmed.try_cast("timestamp"))
 
 
 def parse_field(text: Column, data_type: T.DataType) -> Column:
