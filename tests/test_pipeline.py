@@ -9,7 +9,7 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from conftest import REES46_DIR, run_all_layers, scratch_params
+from lakehouse_testing import REES46_DIR, run_all_layers, scratch_params
 from lib import pipeline, storage
 from lib.pipeline import GOLD_TABLES
 

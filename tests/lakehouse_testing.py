@@ -1,0 +1,27 @@
+"""Helpers for tests that run the real pipeline: scratch parameters and all three layers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from lib import pipeline
+from lib.config import PipelineParams, load_params
+from lib.notebooks import STORED_OUTPUTS_PARAMS
+
+REES46_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "rees46"
+
+
+def scratch_params(root: Path, params_file: Path = STORED_OUTPUTS_PARAMS, **overrides: object) -> PipelineParams:
+    """The parameter file's values with the lake and landing folders under root."""
+    values = {"lake_dir": str(root / "lake"), "landing_dir": str(root / "landing"), **overrides}
+    return load_params(params_file, values)
+
+
+def run_all_layers(spark: SparkSession, params: PipelineParams) -> dict[str, pipeline.LayerSummary]:
+    return {
+        "bronze": pipeline.run_bronze(spark, params),
+        "silver": pipeline.run_silver(spark, params),
+        "gold": pipeline.run_gold(spark, params),
+    }
