@@ -19,7 +19,7 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from conftest import run_all_layers, scratch_params
+from lakehouse_testing import run_all_layers, scratch_params
 from lib import pipeline, storage
 from lib.generator import generate_landing
 from lib.pipeline import GOLD_TABLES
