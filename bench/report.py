@@ -1,0 +1,198 @@
+"""The benchmark's results as a markdown report and a PNG chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+LAYERS = ("bronze", "silver", "gold")
+DASHBOARD_PAGES = ("overview", "daily_sales", "conversion_funnel", "customers", "products", "data_quality",
+                   "pipeline_runs")
+
+
+def layer_seconds(step: dict) -> str:
+    seconds = step["seconds"]
+    return ", ".join(f"{layer} {seconds[layer]:.1f}" for layer in LAYERS) + f" = {seconds['total']:.1f} s"
+
+
+def ratio(numerator: float, denominator: float) -> str:
+    return f"{numerator / denominator:.1f}×" if denominator else "–"
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if i else "---" for i in range(len(header))) + "|"]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def step_row(label: str, step: dict, memory: bool = True) -> list[str]:
+    seconds = step["seconds"]
+    cells = [label, *[f"{seconds[layer]:.1f}" for layer in LAYERS], f"{seconds['total']:.1f}",
+             f"{step['process_seconds']:.1f}"]
+    if memory:
+        cells += [f"{step['peak_jvm_mib']:,.0f}" if step["peak_jvm_mib"] else "–", f"{step['peak_python_mib']:,.0f}"]
+    return cells
+
+
+def full_run_section(results: list[dict]) -> list[str]:
+    header = ["rows", "", "bronze s", "silver s", "gold s", "three layers s", "whole process s",
+              "peak JVM MiB", "peak Python MiB"]
+    rows = []
+    for result in results:
+        pipeline, reference = result["pipeline"], result["reference"]
+        ours, theirs = pipeline["seconds"], reference["seconds"]
+        rows.append([f"{result['rows']:,}", *step_row("Spark + Delta pipeline", pipeline)])
+        rows.append(["", *step_row("DuckDB reference", reference)])
+        rows.append(["", "**pipeline ÷ DuckDB**", *[f"**{ratio(ours[k], theirs[k])}**" for k in (*LAYERS, "total")],
+                     f"**{ratio(pipeline['process_seconds'], reference['process_seconds'])}**", "", ""])
+    agreement = [
+        f"- {result['rows']:,} rows ({result['lines']:,} lines): bronze / silver / quarantined / duplicates = "
+        + " / ".join(f"{result['pipeline']['counts'][k]:,}" for k in ("bronze", "silver", "quarantined", "duplicates"))
+        + (" in both." if result["pipeline"]["counts"] == result["reference"]["counts"]
+           else f" in the pipeline, {result['reference']['counts']} in DuckDB: **they differ**.")
+        for result in results
+    ]
+    return [
+        "## The full pipeline against DuckDB",
+        "",
+        "Each engine on the same 31 landing files, into an empty lake (Delta tables) or an empty DuckDB file.",
+        "*Three layers* is the sum of the layers' own times; *whole process* adds starting Python, the JVM",
+        "and the Spark session (for DuckDB, importing it). Peak memory is the resident set of the process",
+        "and its children, sampled every 0.5 s (DuckDB runs inside the Python process).",
+        "",
+        *table(header, rows),
+        "",
+        "Row counts of the same run:",
+        "",
+        *agreement,
+        "",
+    ]
+
+
+def runner_section(results: list[dict]) -> list[str]:
+    measured = [r for r in results if "runner" in r]
+    if not measured:
+        return []
+    rows = [[f"{r['rows']:,}", f"{r['runner']['process_seconds']:.1f}",
+             ratio(r["runner"]["process_seconds"], r["pipeline"]["process_seconds"]),
+             f"{r['runner']['peak_jvm_mib']:,.0f}", f"{r['runner']['peak_python_mib']:,.0f}"] for r in measured]
+    return [
+        "## End to end through the notebooks",
+        "",
+        "`python -m lib.runner` as `make run` runs it, without generating input: papermill executes the",
+        "three notebooks in turn, each in its own kernel with its own JVM, and keeps the executed notebooks.",
+        "",
+        *table(["rows", "seconds", "÷ the in-process run", "peak JVM MiB", "peak Python MiB"], rows),
+        "",
+    ]
+
+
+def incremental_section(results: list[dict]) -> list[str]:
+    measured = [r for r in results if "incremental" in r]
+    if not measured:
+        return []
+    rows = []
+    for r in measured:
+        new_day, rebuild = r["incremental"]["seconds"], r["rebuild"]["seconds"]
+        rows.append([f"{r['rows']:,}", "one new day, into the existing lake",
+                     *[f"{new_day[k]:.1f}" for k in (*LAYERS, "total")]])
+        rows.append(["", f"all {r['days'] + 1} days, into a fresh lake", *[f"{rebuild[k]:.1f}" for k in (*LAYERS, "total")]])
+        rows.append(["", "**new day ÷ rebuild**", *[f"**{ratio(new_day[k], rebuild[k])}**" for k in (*LAYERS, "total")]])
+    return [
+        "## A new day: incremental run against a full rebuild",
+        "",
+        "The generator adds day 32; bronze ingests only the new file and silver only the rows bronze",
+        "gained (its change feed), merging them into silver; gold is rebuilt from all of silver by",
+        "design, so it costs about the same either way.",
+        "",
+        *table(["rows", "", "bronze s", "silver s", "gold s", "three layers s"], rows),
+        "",
+    ]
+
+
+def dashboard_section(results: list[dict]) -> list[str]:
+    measured = [r for r in results if r.get("dashboard", {}).get("pages")]
+    if not measured:
+        return []
+    header = ["page", *[f"{r['rows']:,} rows: cold s / warm s" for r in measured]]
+    rows = [[page, *[f"{r['dashboard']['pages'][page]['cold']:.2f} / {r['dashboard']['pages'][page]['warm']:.2f}"
+                     for r in measured]] for page in DASHBOARD_PAGES if page in measured[0]["dashboard"]["pages"]]
+    return [
+        "## Dashboard pages",
+        "",
+        "Script-run time of each page under Streamlit's AppTest on the lake after the new day",
+        "(`tests/dashboard/bench_pages.py`): *cold* is the first run after start (tables read, results",
+        "cached), *warm* the median of reruns with nothing changed, which is what each click costs.",
+        "",
+        *table(header, rows),
+        "",
+    ]
+
+
+def markdown(results: list[dict], context: dict, chart_name: str) -> str:
+    m, p = context["machine"], context["params"]
+    machine_rows = [
+        ["date", m["date"]], ["processor", m["cpu"]], ["memory", m["memory"]], ["system", m["os"]],
+        ["Python / Java", f"{m['python']} / {m['java']}"],
+        ["PySpark / delta-spark", f"{m['pyspark']} / {m['delta-spark']}"],
+        ["DuckDB / Streamlit", f"{m['duckdb']} / {m['streamlit']}"],
+        ["Spark settings", f"`{p['spark_master']}`, {p['shuffle_partitions']} shuffle partitions, "
+                           f"driver memory {p['driver_memory']}"],
+        ["DuckDB settings", "defaults: one thread per core, memory limit 80 % of RAM"],
+        ["input", f"generator seed {p['generator_seed']}, fault rate {p['generator_fault_rate']}, "
+                  f"events per day = rows ÷ {results[0]['days']}"],
+        ["load average (1 / 5 / 15 min)", f"{context['load_before']} before, {context.get('load_after', '?')} after"],
+    ]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `{context['command']}` (see `bench/run.py`). The DuckDB reference",
+        "(`bench/duckdb_reference.py`) implements `SPEC.md` again in SQL, reading the files line by line",
+        "with the same rescue rules, and `tests/test_duckdb_reference.py` checks that the pipeline's gold",
+        "tables agree with it to the cent.",
+        "",
+        f"![Seconds per layer]({chart_name})",
+        "",
+        "## Machine",
+        "",
+        *table(["", ""], machine_rows),
+        "",
+        *full_run_section(results),
+        *runner_section(results),
+        *incremental_section(results),
+        *dashboard_section(results),
+    ]
+    return "\n".join(lines)
+
+
+def write_chart(results: list[dict], path: Path) -> None:
+    """Stacked seconds per layer: pipeline and DuckDB per size, and new day against rebuild."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    colors = {"bronze": "#b08d57", "silver": "#a8a9ad", "gold": "#d4af37"}
+    panels = [("Full run, 31 days", [("Spark pipeline", "pipeline"), ("DuckDB", "reference")])]
+    if any("incremental" in r for r in results):
+        panels.append(("A new day", [("New day", "incremental"), ("Rebuild, 32 days", "rebuild")]))
+    figure, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 1.6 + 0.9 * len(results) * 2), squeeze=False)
+    for axis, (title, steps) in zip(axes[0], panels):
+        labels, lefts = [], []
+        bars = [(f"{r['rows']:,} rows: {label}", r[key]["seconds"]) for r in results for label, key in steps if key in r]
+        for position, (label, seconds) in enumerate(reversed(bars)):
+            left = 0.0
+            for layer in LAYERS:
+                axis.barh(position, seconds[layer], left=left, color=colors[layer], label=layer if position == 0 else None)
+                left += seconds[layer]
+            axis.text(left, position, f" {left:.0f} s", va="center", fontsize=9)
+            labels.append(label)
+            lefts.append(left)
+        axis.set_yticks(range(len(labels)), labels, fontsize=9)
+        axis.set_xlim(0, max(lefts) * 1.2)
+        axis.set_xlabel("seconds")
+        axis.set_title(title)
+    handles, names = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, names, loc="lower center", ncol=len(LAYERS), fontsize=9, frameon=False)
+    figure.tight_layout(rect=(0, 0.08, 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
