@@ -44,6 +44,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-runner", action="store_true", help="skip the run through python -m lib.runner")
     parser.add_argument("--skip-incremental", action="store_true", help="skip the new day and the rebuild")
     parser.add_argument("--skip-dashboard", action="store_true", help="skip the dashboard pages")
+    parser.add_argument("--from-results", type=Path, metavar="JSON",
+                        help="measure nothing: write the report from a results.json of an earlier run")
     return parser.parse_args(argv)
 
 
@@ -129,10 +131,21 @@ def bench_size(rows: int, args: argparse.Namespace) -> dict:
     return result
 
 
+def write_report(context: dict, results: list[dict], out: Path, chart: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report.write_chart(results, chart)
+    out.write_text(report.markdown(results, context, chart.name))
+    say(f"wrote {out} and {chart}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.work_dir = args.work_dir.resolve()
     chart = args.chart or args.out.with_suffix(".png")
+    if args.from_results:
+        saved = json.loads(args.from_results.read_text())
+        write_report(saved, saved["results"], args.out, chart)
+        return 0
     command = "python -m bench.run " + " ".join(sys.argv[1:] if argv is None else argv)
     context = {"machine": machine(), "load_before": load_average(), "command": command,
                "params": load_params(args.params).as_dict()}
@@ -142,10 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         (args.work_dir / "results.json").write_text(json.dumps({**context, "results": results}, indent=2, default=str))
     context["load_after"] = load_average()
     (args.work_dir / "results.json").write_text(json.dumps({**context, "results": results}, indent=2, default=str))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    report.write_chart(results, chart)
-    args.out.write_text(report.markdown(results, context, chart.name))
-    say(f"wrote {args.out} and {chart}")
+    write_report(context, results, args.out, chart)
     return 0
 
 
