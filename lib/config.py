@@ -52,10 +52,13 @@ class PipelineParams:
     def __post_init__(self) -> None:
         _check_values(self)
 
-    def path(self, name: str) -> Path:
-        """A path parameter resolved against the project root."""
-        value = Path(getattr(self, name)).expanduser()
-        return value if value.is_absolute() else REPO_ROOT / value
+    def path(self, name: str) -> Path | str:
+        """A path parameter resolved against the project root; a URI (s3a://, abfss://) as given."""
+        value = getattr(self, name)
+        if "://" in value:
+            return value
+        resolved = Path(value).expanduser()
+        return resolved if resolved.is_absolute() else REPO_ROOT / resolved
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

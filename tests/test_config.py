@@ -153,3 +153,10 @@ def test_every_parameter_is_declared_by_a_notebook() -> None:
     declared = set().union(*(declared_parameters(NOTEBOOK_DIR / notebook) for notebook in SERIES))
     fields = {field.name for field in dataclasses.fields(PipelineParams)}
     assert fields - declared == set()
+
+
+def test_path_parameters_resolve_from_the_project_root_and_keep_uris() -> None:
+    params = PipelineParams(lake_dir="lake", landing_dir="s3a://bucket/landing")
+    assert params.path("lake_dir") == REPO_ROOT / "lake"
+    assert params.path("landing_dir") == "s3a://bucket/landing"
+    assert PipelineParams(lake_dir="/data/lake").path("lake_dir") == Path("/data/lake")
