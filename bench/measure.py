@@ -36,6 +36,14 @@ class Measured:
     result: dict
 
 
+def is_jvm_fork(name: str, exe: str) -> bool:
+    """A JVM's child between fork and exec (named after the forking thread): its pages are the JVM's.
+
+    Hadoop runs shell commands this way; counting the copy would double the JVM's memory.
+    """
+    return Path(exe).name == "java" and name != "java"
+
+
 class MemorySampler(threading.Thread):
     """Samples the resident memory of a process and all its descendants every `interval` seconds."""
 
@@ -53,11 +61,12 @@ class MemorySampler(threading.Thread):
             return
         for process in processes:
             try:
-                rss = process.memory_info().rss
-                is_jvm = process.name() == "java"
+                rss, name, exe = process.memory_info().rss, process.name(), process.exe()
             except psutil.Error:
                 continue
-            jvm, python = (jvm + rss, python) if is_jvm else (jvm, python + rss)
+            if is_jvm_fork(name, exe):
+                continue
+            jvm, python = (jvm + rss, python) if name == "java" else (jvm, python + rss)
         self.peak_jvm, self.peak_python = max(self.peak_jvm, jvm), max(self.peak_python, python)
         self.peak_total = max(self.peak_total, jvm + python)
 
