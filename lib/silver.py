@@ -63,10 +63,10 @@ def filter_first_occurrence(df: DataFrame) -> DataFrame:
     )
 
 
-def event_id(df_columns: tuple[str, ...] = DEDUP_KEY) -> Column:
+def event_id(key: tuple[str, ...] = DEDUP_KEY) -> Column:
     """Lowercase hex SHA-256 of the dedup key joined with '|', a null rendered as ''."""
     rendered = {"event_time": F.date_format("event_time", "yyyy-MM-dd HH:mm:ss")}
-    parts = [F.coalesce(rendered.get(name, F.col(name).cast("string")), F.lit("")) for name in df_columns]
+    parts = [F.coalesce(rendered.get(name, F.col(name).cast("string")), F.lit("")) for name in key]
     return F.sha2(F.concat_ws("|", *parts), 256)
 
 
@@ -110,7 +110,7 @@ def build_events_quarantine(rejected: DataFrame, run_id: str, bronze_columns: li
     quarantined = rejected.select(
         *original, F.lit(run_id).alias("run_id"), *[column.alias(name) for name, column in contract.items()]
     )
-    ordered = [name for name in bronze_columns] + [field.name for field in QUARANTINE_COLUMNS]
+    ordered = [*bronze_columns, *QUARANTINE_COLUMNS.names]
     return quarantined.select(*ordered)
 
 

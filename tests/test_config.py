@@ -160,3 +160,8 @@ def test_path_parameters_resolve_from_the_project_root_and_keep_uris() -> None:
     assert params.path("lake_dir") == REPO_ROOT / "lake"
     assert params.path("landing_dir") == "s3a://bucket/landing"
     assert PipelineParams(lake_dir="/data/lake").path("lake_dir") == Path("/data/lake")
+
+
+def test_the_default_parameter_file_holds_the_defaults() -> None:
+    """params/default.yaml, the notebooks' parameters cells and PipelineParams say the same."""
+    assert load_params(REPO_ROOT / "params" / "default.yaml") == PipelineParams()
