@@ -48,6 +48,8 @@ class PipelineParams:
     rfm_monetary: list[float] = dataclasses.field(default_factory=lambda: [1000.0, 500.0, 100.0, 0.0])
     churn_high_days: int = 30  # no activity for more days than this: churn risk High
     churn_medium_days: int = 14  # no activity for more days than this: churn risk Medium
+    gold_full_rebuild: bool = False  # rebuild gold from all of silver, not only what new rows touch
+    lock_timeout_seconds: int = 600  # wait this long for another run writing the same lake, then stop
 
     def __post_init__(self) -> None:
         _check_values(self)
@@ -123,6 +125,8 @@ def _check_values(params: PipelineParams) -> None:
     for key in ("shuffle_partitions", "generator_days", "generator_events_per_day"):
         if getattr(params, key) < 1:
             raise ParameterError(f"parameter {key}={getattr(params, key)!r}: expected a number >= 1")
+    if params.lock_timeout_seconds < 0:
+        raise ParameterError(f"parameter lock_timeout_seconds={params.lock_timeout_seconds!r}: expected seconds >= 0")
     if not 0 <= params.generator_fault_rate < 1:
         raise ParameterError(f"parameter generator_fault_rate={params.generator_fault_rate!r}: expected 0 <= rate < 1")
     if params.max_price <= 0:
