@@ -106,3 +106,33 @@ def quarantine_figure(reasons: pd.DataFrame) -> go.Figure:
     figure = go.Figure(go.Bar(x=reasons["count"], y=reasons["quarantine_reason"], orientation="h"))
     figure.update_layout(title="Quarantined rows by reason", height=320, margin={"t": 48, "l": 220})
     return figure
+
+
+def bronze_rows_figure(counts: pd.DataFrame) -> go.Figure:
+    """Bronze rows per source file and event_type as received, quoted so that whitespace shows.
+
+    A heatmap with the count in each cell: the rare noisy values stay readable next to `view`.
+    """
+    received = counts["event_type"].map(lambda value: "(null)" if pd.isna(value) else f"'{value}'")
+    grid = counts.assign(event_type=received).pivot_table(
+        index="source_file", columns="event_type", values="count", aggfunc="sum", fill_value=0
+    )
+    grid = grid[grid.sum().sort_values(ascending=False, kind="stable").index]
+    text = [[f"{value:,}" if value else "" for value in row] for row in grid.to_numpy()]
+    figure = go.Figure(go.Heatmap(
+        z=grid.to_numpy(), x=list(grid.columns), y=list(grid.index), text=text, texttemplate="%{text}",
+        colorscale="Blues", hovertemplate="%{y}<br>event_type %{x}: %{z:,} rows<extra></extra>",
+    ))
+    figure.update_layout(title="events_raw rows per source file and event_type as received",
+                         height=160 + 24 * len(grid.index), margin={"t": 48}, yaxis={"autorange": "reversed"})
+    return figure
+
+
+def events_per_day_figure(counts: pd.DataFrame) -> go.Figure:
+    """Silver rows per day and event type, on a log scale so that purchases show next to views."""
+    figure = go.Figure()
+    for event_type, rows in counts.groupby("event_type", sort=True):
+        figure.add_bar(x=rows["event_date"], y=rows["count"], name=event_type)
+    figure.update_layout(title="events_cleaned rows per day and event type", barmode="group",
+                         yaxis={"type": "log", "title": "rows (log scale)"}, height=360, margin={"t": 48})
+    return figure
