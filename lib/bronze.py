@@ -2,8 +2,9 @@
 
 Files are read as lines (by `storage.read_landing_lines`), so that a line that does not parse is
 still a row: its typed columns are null where unparseable and the whole line is kept in
-`_rescued_data`. A header line, when a file has one, says which field is which column; columns
-beyond the nine source columns are kept as strings.
+`_rescued_data`. Bytes that are not UTF-8 become U+FFFD, and a line holding U+FFFD is rescued too.
+A header line, when a file has one, says which field is which column (a renamed header is mapped
+by the `column_aliases` parameter); columns beyond the nine source columns are kept as strings.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ from lib.schemas import EVENTS_RAW, SOURCE_COLUMNS, SOURCE_TYPES
 
 # A comma outside double quotes: the CSV field separator.
 FIELD_SEPARATOR = r',(?=(?:[^"]*"[^"]*")*[^"]*$)'
+# What Spark's decoder puts in place of bytes that are not UTF-8.
+REPLACEMENT_CHARACTER = "\ufffd"
+BYTE_ORDER_MARK = "\ufeff"
+# A first line naming at least this many source columns is a header, not an event.
+MIN_HEADER_NAMES = 2
 # The shortest event_time with a time of day: yyyy-MM-dd HH:mm:ss (a bare date is not an event time).
 MIN_TIMESTAMP_LENGTH = 19
 DEFAULT_LAYOUT: dict[str, int] = {name: position for position, name in enumerate(SOURCE_COLUMNS)}
@@ -61,24 +67,20 @@ def unquote(field: Column) -> Column:
     return F.when(is_quoted, inner).otherwise(field)
 
 
+def valid_text(value: Column) -> Column:
+    """The line as valid UTF-8 (bytes that are not become U+FFFD), without a leading byte-order mark."""
+    return F.regexp_replace(F.make_valid_utf8(value), f"^{BYTE_ORDER_MARK}", "")
+
+
 def with_fields(lines: DataFrame) -> DataFrame:
-    """Add `fields`: the line split on commas outside quotes, each field unquoted.
+    """Make `value` valid UTF-8 and add `fields`: the line split on commas outside quotes, unquoted.
 
     Lines without a quote, nearly all of them, take the plain split, several times faster.
     """
     quoted = F.transform(F.split("value", FIELD_SEPARATOR, -1), unquote)
-    return lines.withColumn("fields", F.when(F.col("value").contains('"'), quoted).otherwise(F.split("value", ",", -1)))
-
-
-def is_header(fields: Column, source_line: Column) -> Column:
-    """The first line of a file is a header when one of its fields names event_time."""
-    return (source_line == 1) & F.exists(fields, lambda field: F.lower(F.trim(field)) == "event_time")
-
-
-def filter_data_lines(lines: DataFrame) -> DataFrame:
-    """Drop header lines and blank lines: neither carries an event."""
-    is_blank = F.trim(F.col("value")) == ""
-    return lines.filter(~is_header(F.col("fields"), F.col("source_line")) & ~is_blank)
+    return lines.withColumn("value", valid_text(F.col("value"))).withColumn(
+        "fields", F.when(F.col("value").contains('"'), quoted).otherwise(F.split("value", ",", -1))
+    )
 
 
 def column_name(header_field: str) -> str:
@@ -87,13 +89,64 @@ def column_name(header_field: str) -> str:
     return name or "unnamed"
 
 
-def layout_of(header: Iterable[str]) -> dict[str, int]:
-    """Column name -> field position for a file's header; the first of repeated names wins."""
+def column_name_of(field: Column) -> Column:
+    """`column_name` as a Column expression."""
+    name = F.regexp_replace(F.regexp_replace(F.lower(F.trim(field)), r"[^0-9a-z_]+", "_"), r"^_+|_+$", "")
+    return F.when(name == "", F.lit("unnamed")).otherwise(name)
+
+
+def normalized_aliases(aliases: Mapping[str, str] | None) -> dict[str, str]:
+    """The column_aliases parameter with both sides as column names."""
+    return {column_name(header): column_name(column) for header, column in (aliases or {}).items()}
+
+
+def is_header(fields: Column, source_line: Column, aliases: Mapping[str, str] | None = None) -> Column:
+    """The first line of a file is a header when two or more of its fields name source columns.
+
+    A name in `column_aliases` counts as the source column it stands for.
+    """
+    known = sorted(set(SOURCE_COLUMNS) | set(normalized_aliases(aliases)))
+    names_column = F.filter(fields, lambda field: column_name_of(field).isin(known))
+    return (source_line == 1) & (F.size(names_column) >= MIN_HEADER_NAMES)
+
+
+def filter_data_lines(lines: DataFrame, aliases: Mapping[str, str] | None = None) -> DataFrame:
+    """Drop header lines and blank lines: neither carries an event."""
+    is_blank = F.trim(F.col("value")) == ""
+    return lines.filter(~is_header(F.col("fields"), F.col("source_line"), aliases) & ~is_blank)
+
+
+def layout_of(header: Iterable[str], aliases: Mapping[str, str] | None = None) -> dict[str, int]:
+    """Column name -> field position for a file's header; the first of repeated names wins.
+
+    A header name in `aliases` (header name -> source column) takes the source column's place.
+    """
+    renamed = normalized_aliases(aliases)
     layout: dict[str, int] = {}
     for position, field in enumerate(header):
         name = column_name(field)
+        name = renamed.get(name, name)
         layout.setdefault(f"source_{name}" if name in RESERVED_NAMES else name, position)
     return layout
+
+
+def header_drift(header: list[str], aliases: Mapping[str, str] | None = None) -> dict[str, list[str]]:
+    """How a file's header differs from the source columns: extra, missing, reordered, renamed.
+
+    `reordered` lists the source columns in the header's order when that order is not the source's.
+    """
+    layout = layout_of(header, aliases)
+    present = sorted((position, name) for name, position in layout.items() if name in SOURCE_COLUMNS)
+    in_header_order = [name for _, name in present]
+    in_source_order = [name for name in SOURCE_COLUMNS if name in layout]
+    renamed = normalized_aliases(aliases)
+    return {
+        "extra": [name for name in layout if name not in SOURCE_COLUMNS],
+        "missing": [name for name in SOURCE_COLUMNS if name not in layout],
+        "reordered": in_header_order if in_header_order != in_source_order else [],
+        "renamed": [f"{column_name(field)} -> {renamed[column_name(field)]}"
+                    for field in header if column_name(field) in renamed],
+    }
 
 
 def extra_columns(layouts: Iterable[Mapping[str, int]]) -> list[str]:
@@ -137,7 +190,8 @@ def with_typed_columns(lines: DataFrame, extras: Iterable[str]) -> DataFrame:
     typed = {field.name: parse_field(raw_field(field.name), field.dataType) for field in SOURCE_TYPES}
     unparsed = [raw_field(name).isNotNull() & typed[name].isNull() for name in typed]
     has_wrong_field_count = F.size("fields") != F.col("_field_count")
-    is_rescued = F.greatest(has_wrong_field_count, *unparsed)
+    is_not_utf8 = F.col("value").contains(REPLACEMENT_CHARACTER)
+    is_rescued = F.greatest(has_wrong_field_count, is_not_utf8, *unparsed)
     return lines.withColumns(typed | {name: raw_field(name) for name in extras}).withColumn(
         "_rescued_data", F.when(is_rescued, F.col("value"))
     )
@@ -154,12 +208,18 @@ def relative_source_file(file_path: Column, landing_uri: str) -> Column:
 
 
 def build_events_raw(
-    lines: DataFrame, layouts: DataFrame, extras: list[str], landing_uri: str, run_id: str, ingested_at: str
+    lines: DataFrame,
+    layouts: DataFrame,
+    extras: list[str],
+    landing_uri: str,
+    run_id: str,
+    ingested_at: str,
+    aliases: Mapping[str, str] | None = None,
 ) -> DataFrame:
     """Bronze rows from numbered source lines: typed, audited, in the table's column order."""
     parsed = (
         lines.transform(with_fields)
-        .transform(filter_data_lines)
+        .transform(filter_data_lines, aliases)
         .transform(with_layout, layouts)
         .transform(with_typed_columns, extras)
     )

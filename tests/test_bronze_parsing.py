@@ -378,3 +378,59 @@ def test_build_events_raw_on_literal_lines(spark: SparkSession) -> None:
     )
     assertDataFrameEqual(actual.drop("created_at"), expected)
     assert actual.filter(F.col("created_at").isNull()).count() == 0
+
+
+def test_a_line_that_is_not_utf8_is_rescued_with_the_replacement_character(spark: SparkSession) -> None:
+    latin1 = "2019-10-01 00:00:00 UTC,view,1,2,,nestl\xe9,1.0,3,s".encode("latin-1")
+    lines = spark.createDataFrame([(A_FILE, 1, bytearray(latin1))], "_file_path STRING, source_line LONG, value BINARY")
+    lines = lines.withColumn("value", F.col("value").cast("string"))  # as the text reader gives it: raw bytes
+    no_header = spark.createDataFrame([], LAYOUTS)
+    row = (
+        lines.transform(bronze.with_fields)
+        .transform(bronze.with_layout, no_header)
+        .transform(bronze.with_typed_columns, [])
+        .first()
+    )
+    assert row["brand"] == "nestl\ufffd"
+    assert row["_rescued_data"] == "2019-10-01 00:00:00 UTC,view,1,2,,nestl\ufffd,1.0,3,s"
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_field(spark: SparkSession) -> None:
+    lines = spark.createDataFrame([(A_FILE, 1, "\ufeffevent_time,event_type,product_id")], LINES)
+    fields = lines.transform(bronze.with_fields).first()["fields"]
+    assert fields == ["event_time", "event_type", "product_id"]
+
+
+@pytest.mark.parametrize(
+    ("line", "aliases", "header"),
+    [
+        ("event_time,event_type,product_id", None, True),
+        ("ts,event_type,product_id,category_id", None, True),  # a renamed event_time: still a header
+        ("ts,kind,customer_id", {"kind": "event_type", "customer_id": "user_id"}, True),
+        ("ts,kind,customer_id", None, False),
+        ("event_time;event_type;product_id", None, False),  # another delimiter: one field
+        ("2019-10-01 00:00:00 UTC,view,1,2,,brand,1.0,3,s", None, False),
+    ],
+)
+def test_is_header_needs_two_source_column_names(spark: SparkSession, line: str, aliases: dict | None,
+                                                  header: bool) -> None:
+    lines = spark.createDataFrame([(A_FILE, 1, line)], LINES).transform(bronze.with_fields)
+    assert lines.select(bronze.is_header(F.col("fields"), F.col("source_line"), aliases)).first()[0] is header
+
+
+def test_layout_of_maps_an_aliased_header_name_to_its_source_column() -> None:
+    header = ["event_time", "Customer ID", "user_id"]
+    assert bronze.layout_of(header, {"customer_id": "user_id"}) == {"event_time": 0, "user_id": 1}
+
+
+def test_header_drift_names_extra_missing_reordered_and_renamed_columns() -> None:
+    header = ["user_id", "event_time", "event_type", "product_id", "category_id", "brand", "price", "client",
+              "campaign"]
+    assert bronze.header_drift(header, {"client": "user_session"}) == {
+        "extra": ["campaign"],
+        "missing": ["category_code"],
+        "reordered": ["user_id", "event_time", "event_type", "product_id", "category_id", "brand", "price",
+                      "user_session"],
+        "renamed": ["client -> user_session"],
+    }
+    assert bronze.header_drift(SOURCE_HEADER.split(",")) == {"extra": [], "missing": [], "reordered": [], "renamed": []}
