@@ -42,8 +42,28 @@ EXPECTATIONS: tuple[Expectation, ...] = (
 )
 RULE_NAMES: tuple[str, ...] = tuple(rule.name for rule in EXPECTATIONS)
 
-# Measured and reported, never acted on: the design's "Negative prices" metric.
-MONITORS: dict[str, str] = {"negative_price": "price < 0"}
+# Measured and reported, never acted on: the design's "Negative prices" metric, and event times
+# that are valid but implausible (after the run's clock, or before 2000).
+MONITORS: dict[str, str] = {
+    "negative_price": "price < 0",
+    "future_event_time": "event_time > current_timestamp()",
+    "event_time_before_2000": "event_time < TIMESTAMP '2000-01-01 00:00:00'",
+}
+
+# Bronze's monitors, one dq_metrics row each per bronze run (layer `bronze`, action `monitor`):
+# name -> what is counted, out of what.
+BRONZE_MONITORS: dict[str, str] = {
+    "files_refused_binary": "new landing files refused as binary (not ingested, left in place)",
+    "files_empty": "new landing files with no lines, or only blank lines",
+    "files_header_only": "new landing files with a header and no events",
+    "files_without_header": "ingested files without a header line (columns by position)",
+    "files_extra_columns": "ingested files whose header has columns beyond the nine source columns",
+    "files_missing_columns": "ingested files whose header lacks a source column",
+    "files_reordered_columns": "ingested files whose header orders the source columns differently",
+    "files_renamed_columns": "ingested files with a header name mapped by column_aliases",
+    "lines_rescued": "bronze rows kept in _rescued_data",
+    "lines_not_utf8": "bronze rows whose line was not UTF-8 (rescued)",
+}
 
 # The design's "Quality Metrics" table: metric, the dq_metrics rule it is read from, target.
 DESIGN_METRICS: tuple[tuple[str, str, str], ...] = (
@@ -127,6 +147,11 @@ def dq_metric_rows(
     score["value"] = percent(counts["passed_all"], evaluated)
     rows.append(score)
     return rows
+
+
+def bronze_dq_metric_rows(counts: Mapping[str, tuple[int, int]]) -> list[dict[str, object]]:
+    """One `dq_metrics` row per bronze monitor, from (evaluated, failed) counts."""
+    return [_metric(name, "monitor", *counts[name]) for name in BRONZE_MONITORS]
 
 
 def _metric(rule: str, action: str, evaluated: int, failed: int) -> dict[str, object]:

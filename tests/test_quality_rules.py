@@ -13,6 +13,9 @@ from lib.schemas import DQ_METRICS
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2019, 10, 1, 0, 0, 7, tzinfo=UTC)
+FUTURE = dt.datetime(2999, 1, 1, tzinfo=UTC)
+BEFORE_2000 = dt.datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC)
+START_OF_2000 = dt.datetime(2000, 1, 1, tzinfo=UTC)
 FLAGGED_INPUT = (
     "event_time TIMESTAMP, event_type STRING, product_id LONG, user_id LONG, price DOUBLE, _rescued_data STRING"
 )
@@ -21,17 +24,19 @@ FLAGGED_INPUT = (
 def test_rule_failure_counts_per_rule_monitor_and_extra_condition(spark: SparkSession) -> None:
     rows = [
         (T0, "view", 1, 5, 10.0, None),  # passes every rule
-        (T0, "cart", 2, 6, 0.0, None),  # passes every rule
+        (FUTURE, "cart", 2, 6, 0.0, None),  # passes every rule; the future_event_time monitor
         (T0, "view", 1, 5, -1.0, None),  # valid_price (warn) and the negative_price monitor
         (T0, "click", 1, 5, 200000.0, None),  # valid_event_type, valid_price
         (None, None, None, None, None, None),  # every rule but parseable_record; not a negative price
         (T0, "view", None, 5, 10.0, "a,b"),  # valid_product_id, parseable_record
+        (BEFORE_2000, "view", 1, 5, 1.0, None),  # passes every rule; the event_time_before_2000 monitor
+        (START_OF_2000, "view", 1, 5, 1.0, None),  # passes every rule and every monitor
     ]
     actions = {"valid_price": "warn"}  # the others default to drop
     flagged = silver.validate(spark.createDataFrame(rows, FLAGGED_INPUT), 100000.0, actions)
     assert quality.rule_failure_counts(flagged, extra={"kept": silver.is_kept()}) == {
-        "evaluated": 6,
-        "passed_all": 2,
+        "evaluated": 8,
+        "passed_all": 4,
         "valid_event_time": 1,
         "valid_event_type": 2,
         "valid_product_id": 2,
@@ -39,7 +44,9 @@ def test_rule_failure_counts_per_rule_monitor_and_extra_condition(spark: SparkSe
         "valid_price": 3,
         "parseable_record": 1,
         "negative_price": 1,
-        "kept": 3,  # the two clean rows and the warned negative price
+        "future_event_time": 1,
+        "event_time_before_2000": 1,
+        "kept": 5,  # the four clean rows and the warned negative price
     }
 
 
@@ -56,6 +63,8 @@ def test_rule_failure_counts_of_no_rows_are_zero(spark: SparkSession) -> None:
         "valid_price": 0,
         "parseable_record": 0,
         "negative_price": 0,
+        "future_event_time": 0,
+        "event_time_before_2000": 0,
     }
 
 
@@ -81,6 +90,8 @@ def test_dq_metric_rows_rates_and_quality_score() -> None:
         metric("valid_price", "warn", 3, 2, 66.67, 66.67),
         metric("parseable_record", "drop", 3, 0, 0.0, 0.0),
         metric("negative_price", "monitor", 3, 1, 33.33, 33.33),
+        metric("future_event_time", "monitor", 3, 0, 0.0, 0.0),
+        metric("event_time_before_2000", "monitor", 3, 0, 0.0, 0.0),
         metric("duplicate_rate", "metric", 2, 1, 50.0, 50.0),
         # value is the share passing every rule; failed_pct the share failing one or more
         metric("quality_score", "metric", 3, 2, 66.67, 33.33),
@@ -97,6 +108,8 @@ def test_dq_metric_rows_of_no_rows_are_null_rates() -> None:
         ("valid_price", 0, 0, None, None),
         ("parseable_record", 0, 0, None, None),
         ("negative_price", 0, 0, None, None),
+        ("future_event_time", 0, 0, None, None),
+        ("event_time_before_2000", 0, 0, None, None),
         ("duplicate_rate", 0, 0, None, None),
         ("quality_score", 0, 0, None, None),
     ]
@@ -168,3 +181,13 @@ def test_design_quality_table_shows_no_actual_for_a_null_rate(spark: SparkSessio
         "metric STRING, target STRING, actual STRING, met BOOLEAN",
     )
     assertDataFrameEqual(quality.design_quality_table(dq_metrics, "r3"), expected, checkRowOrder=True)
+
+
+def test_bronze_dq_metric_rows_one_monitor_each_in_registry_order() -> None:
+    counts = {name: (0, 0) for name in quality.BRONZE_MONITORS} | {"files_empty": (4, 1), "lines_rescued": (3, 2)}
+    rows = quality.bronze_dq_metric_rows(counts)
+    assert [row["rule"] for row in rows] == list(quality.BRONZE_MONITORS)
+    by_rule = {row["rule"]: row for row in rows}
+    assert by_rule["files_empty"] == metric("files_empty", "monitor", 4, 1, 25.0, 25.0)
+    assert by_rule["lines_rescued"] == metric("lines_rescued", "monitor", 3, 2, 66.67, 66.67)
+    assert by_rule["files_refused_binary"] == metric("files_refused_binary", "monitor", 0, 0, None, None)
