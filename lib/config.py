@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
+import re
+import tempfile
 import typing
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from lib.landing import glob_regex
 from lib.quality import ACTIONS, RULE_NAMES
+from lib.schemas import SOURCE_COLUMNS
 from lib.spark import REPO_ROOT
 
 
@@ -32,6 +37,8 @@ class PipelineParams:
     shuffle_partitions: int = 4  # spark.sql.shuffle.partitions; about 2x the cores
     driver_memory: str = "4g"  # spark.driver.memory
     landing_dir: str = "data/landing"  # folder of the CSV files bronze ingests
+    landing_glob: str = ""  # which landing files bronze considers, by path under landing_dir; empty: all
+    column_aliases: dict[str, str] = dataclasses.field(default_factory=dict)  # header name -> source column
     generate_input: bool = True  # write the generated default input into landing_dir first
     generator_days: int = 31  # days of generated input, one file per day
     generator_start_date: str = "2019-10-01"  # first generated day, YYYY-MM-DD
@@ -108,6 +115,27 @@ def _check_descending(key: str, values: list[float], ascending: bool = False) ->
         raise ParameterError(f"parameter {key}={values!r}: expected 4 thresholds in {order} order")
 
 
+def _check_landing_glob(glob: str) -> None:
+    accepted = "expected a glob relative to landing_dir, e.g. 2019-10-02* or **/*.csv, or empty for every file"
+    if glob.startswith("/") or "://" in glob:
+        raise ParameterError(f"parameter landing_glob={glob!r}: {accepted}")
+    try:
+        glob_regex(glob)
+    except re.error:
+        raise ParameterError(f"parameter landing_glob={glob!r}: not a valid glob; {accepted}") from None
+
+
+def _check_column_aliases(aliases: dict[str, str]) -> None:
+    for header, column in aliases.items():
+        if column not in SOURCE_COLUMNS:
+            raise ParameterError(
+                f"parameter column_aliases[{header!r}]={column!r}: expected a source column, one of "
+                f"{', '.join(SOURCE_COLUMNS)}"
+            )
+        if not header.strip():
+            raise ParameterError("parameter column_aliases: an empty header name; expected header name: source column")
+
+
 def _check_values(params: PipelineParams) -> None:
     for field in dataclasses.fields(params):
         value = getattr(params, field.name)
@@ -131,6 +159,8 @@ def _check_values(params: PipelineParams) -> None:
         raise ParameterError(f"parameter generator_fault_rate={params.generator_fault_rate!r}: expected 0 <= rate < 1")
     if params.max_price <= 0:
         raise ParameterError(f"parameter max_price={params.max_price!r}: expected a positive price")
+    _check_landing_glob(params.landing_glob)
+    _check_column_aliases(params.column_aliases)
     _check_date("generator_start_date", params.generator_start_date, allow_empty=False)
     _check_date("as_of_date", params.as_of_date, allow_empty=True)
     _check_descending("rfm_recency_days", params.rfm_recency_days, ascending=True)
@@ -138,6 +168,51 @@ def _check_values(params: PipelineParams) -> None:
     _check_descending("rfm_monetary", params.rfm_monetary)
     if params.churn_medium_days > params.churn_high_days:
         raise ParameterError("parameter churn_medium_days: expected at most churn_high_days")
+
+
+def check_paths(params: PipelineParams) -> None:
+    """Check the local folders a run needs, before it starts; object-store URIs are not checked.
+
+    The lake folder must be writable or creatable; the landing folder must be a readable folder
+    (writable or creatable when the generated input is to be written there).
+    """
+    lake, landing = params.path("lake_dir"), params.path("landing_dir")
+    if isinstance(lake, Path):
+        _check_writable_folder("lake_dir", params.lake_dir, lake, "a folder where the Delta tables can be written")
+    if isinstance(landing, Path) and params.generate_input:
+        _check_writable_folder("landing_dir", params.landing_dir, landing, "a folder the generated input can be written to")
+    elif isinstance(landing, Path):
+        _check_readable_folder(params.landing_dir, landing)
+
+
+def _check_readable_folder(value: str, folder: Path) -> None:
+    prefix = f"parameter landing_dir={value!r}"
+    accepted = "expected a folder of CSV files (or generate_input: true to write the generated input there)"
+    if not folder.exists():
+        raise ParameterError(f"{prefix}: folder {folder} does not exist; {accepted}")
+    if not folder.is_dir():
+        raise ParameterError(f"{prefix}: {folder} is not a folder; {accepted}")
+    try:
+        with os.scandir(folder) as entries:
+            next(entries, None)
+    except OSError as error:
+        raise ParameterError(
+            f"{prefix}: folder {folder} cannot be read ({error.strerror}); expected a folder this user can list and read"
+        ) from None
+
+
+def _check_writable_folder(key: str, value: str, folder: Path, accepted: str) -> None:
+    prefix = f"parameter {key}={value!r}"
+    existing = next(path for path in (folder, *folder.parents) if path.exists())
+    if not existing.is_dir():
+        where = "is not a folder" if existing == folder else f"cannot be created: {existing} is a file"
+        raise ParameterError(f"{prefix}: {folder} {where}; expected {accepted}")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        verb = "is not writable" if existing == folder else f"cannot be created in {existing}"
+        raise ParameterError(f"{prefix}: folder {folder} {verb} ({error.strerror}); expected {accepted}") from None
 
 
 def params_from_mapping(values: dict[str, Any], source: str = "parameters") -> PipelineParams:

@@ -1,8 +1,10 @@
 """Run the notebook series in order with one parameter file: `python -m lib.runner`.
 
 Each run gets an id shared by its three notebooks (and their rows in `pipeline_runs`); the
-executed notebooks are kept in `runs/<run_id>/`. A failing notebook stops the run with a message
-naming the notebook and the cell, and a non-zero exit code.
+executed notebooks are kept in `runs/<run_id>/`. A bad parameter (including a landing folder that
+cannot be read or a lake folder that cannot be written) is a one-line error before any notebook
+runs, exit code 2; a failing notebook stops the run with a message naming the notebook and the
+cell, exit code 1.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from lib import ledger, notebooks
-from lib.config import ParameterError, load_params
+from lib.config import ParameterError, check_paths, load_params
 from lib.spark import REPO_ROOT
 
 
@@ -33,6 +35,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, object]:
 def run_series(params_file: Path, overrides: dict[str, object], runs_dir: Path, progress_bar: bool = True) -> Path:
     """Execute the three notebooks in order; return the folder of the executed notebooks."""
     params = load_params(params_file, overrides)
+    check_paths(params)
     run_id = params.run_id or ledger.new_run_id()
     values = {**params.as_dict(), "run_id": run_id}
     output_dir = runs_dir / run_id

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.config import ParameterError, PipelineParams, load_params, params_from_mapping
+from lib.config import ParameterError, PipelineParams, check_paths, load_params, params_from_mapping
 from lib.notebooks import NOTEBOOK_DIR, SERIES, declared_parameters
 from lib.spark import REPO_ROOT
 
@@ -165,3 +165,64 @@ def test_path_parameters_resolve_from_the_project_root_and_keep_uris() -> None:
 def test_the_default_parameter_file_holds_the_defaults() -> None:
     """params/default.yaml, the notebooks' parameters cells and PipelineParams say the same."""
     assert load_params(REPO_ROOT / "params" / "default.yaml") == PipelineParams()
+
+
+def test_landing_glob_and_column_aliases_are_checked() -> None:
+    params = params_from_mapping({"landing_glob": "**/*.csv", "column_aliases": {"customer_id": "user_id"}})
+    assert (params.landing_glob, params.column_aliases) == ("**/*.csv", {"customer_id": "user_id"})
+    with pytest.raises(ParameterError, match=r"column_aliases\['customer_id'\]='customer': expected a source "
+                       r"column, one of event_time, event_type"):
+        params_from_mapping({"column_aliases": {"customer_id": "customer"}})
+    with pytest.raises(ParameterError, match=r"column_aliases=\['user_id'\]: expected dict\[str, str\]"):
+        params_from_mapping({"column_aliases": ["user_id"]})
+    with pytest.raises(ParameterError, match=r"landing_glob='/data/\*\.csv': expected a glob relative to landing_dir"):
+        params_from_mapping({"landing_glob": "/data/*.csv"})
+
+
+def test_check_paths_accepts_folders_it_can_use_and_skips_uris(tmp_path: Path) -> None:
+    (tmp_path / "landing").mkdir()
+    check_paths(PipelineParams(lake_dir=str(tmp_path / "new" / "lake"), landing_dir=str(tmp_path / "landing"),
+                               generate_input=False))
+    check_paths(PipelineParams(lake_dir="s3a://bucket/lake", landing_dir="s3a://bucket/landing", generate_input=False))
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"landing_dir": "{root}/missing", "generate_input": False},
+         "parameter landing_dir='{root}/missing': folder {root}/missing does not exist; expected a folder of CSV files"),
+        ({"landing_dir": "{root}/a-file", "generate_input": False},
+         "parameter landing_dir='{root}/a-file': {root}/a-file is not a folder; expected a folder of CSV files"),
+        ({"lake_dir": "{root}/a-file"},
+         "parameter lake_dir='{root}/a-file': {root}/a-file is not a folder; expected a folder where the Delta"),
+        ({"lake_dir": "{root}/a-file/lake"},
+         "parameter lake_dir='{root}/a-file/lake': {root}/a-file/lake cannot be created: {root}/a-file is a file"),
+        ({"landing_dir": "{root}/a-file/landing"},
+         "parameter landing_dir='{root}/a-file/landing': .* cannot be created: .*; expected a folder the generated"),
+    ],
+)
+def test_check_paths_names_the_parameter_and_what_is_accepted(tmp_path: Path, values: dict, message: str) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    paths = {key: value.format(root=tmp_path) for key, value in values.items() if isinstance(value, str)}
+    params = PipelineParams(**{"lake_dir": str(tmp_path / "lake"), **values, **paths})
+    with pytest.raises(ParameterError, match=message.format(root=tmp_path)):
+        check_paths(params)
+
+
+def test_check_paths_on_folders_this_user_cannot_read_or_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The permission errors are simulated: the tests may run as root, whom permissions do not stop."""
+    (tmp_path / "landing").mkdir()
+
+    def denied(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("os.scandir", denied)
+    with pytest.raises(ParameterError, match=r"landing_dir='.*': folder .* cannot be read \(Permission denied\); "
+                       "expected a folder this user can list and read"):
+        check_paths(PipelineParams(lake_dir=str(tmp_path / "lake"), landing_dir=str(tmp_path / "landing"),
+                                   generate_input=False))
+    monkeypatch.setattr("tempfile.TemporaryFile", denied)
+    with pytest.raises(ParameterError, match=r"lake_dir='.*lake': folder .*lake cannot be created in .* "
+                       r"\(Permission denied\); expected a folder where the Delta tables can be written"):
+        check_paths(PipelineParams(lake_dir=str(tmp_path / "lake")))

@@ -35,6 +35,19 @@ def test_bad_parameter_is_one_line_naming_the_key(tmp_path: Path) -> None:
     assert wrong_type.returncode == 2 and "shuffle_partitions='four': expected int" in wrong_type.stderr
 
 
+def test_a_missing_landing_folder_or_an_unwritable_lake_is_one_line_before_any_notebook(tmp_path: Path) -> None:
+    missing = run_runner(tmp_path, generate_input=False, landing_dir=str(tmp_path / "no-such-folder"))
+    assert missing.returncode == 2
+    assert missing.stderr.count("\n") == 1 and missing.stderr.startswith(
+        f"error: parameter landing_dir='{tmp_path / 'no-such-folder'}': folder {tmp_path / 'no-such-folder'} "
+        "does not exist; expected a folder of CSV files")
+    (tmp_path / "a-file").write_text("not a folder")
+    lake = run_runner(tmp_path, lake_dir=str(tmp_path / "a-file" / "lake"))
+    assert lake.returncode == 2 and lake.stderr.count("\n") == 1
+    assert "parameter lake_dir=" in lake.stderr and "expected a folder where the Delta tables can be written" in lake.stderr
+    assert not (tmp_path / "runs").exists()
+
+
 def test_failing_notebook_stops_the_run_naming_notebook_and_cell(spark: SparkSession, tmp_path: Path) -> None:
     result = run_runner(tmp_path, generator_fault_rate=0.05, rule_actions={"valid_price": "fail"})
     assert result.returncode == 1, result.stdout + result.stderr
