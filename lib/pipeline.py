@@ -16,7 +16,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lib import bronze, gold, ledger, quality, silver, storage
-from lib.config import PipelineParams
+from lib import landing as landing_files
+from lib.config import PipelineParams, check_paths
 from lib.generator import generate_landing
 from lib.schemas import DQ_METRICS
 
@@ -46,7 +47,12 @@ def _record(params: PipelineParams, layer: str, notebook: str) -> ledger.RunReco
 
 
 def run_bronze(spark: SparkSession, params: PipelineParams, notebook: str = "01_bronze.ipynb") -> LayerSummary:
-    """Ingest every landing file not ingested yet into `events_raw`, exactly once per file."""
+    """Ingest every landing file not ingested yet into `events_raw`, exactly once per file.
+
+    Binary files are refused and left in place; empty and header-only files have nothing to
+    ingest. `details["files"]` says what happened to each file; bronze's monitors go to dq_metrics.
+    """
+    check_paths(params)
     lake, landing = params.path("lake_dir"), params.path("landing_dir")
     record = _record(params, "bronze", notebook)
     details: dict[str, Any] = {"generated": None, "files_new": [], "files_already_ingested": 0}
@@ -61,24 +67,30 @@ def run_bronze(spark: SparkSession, params: PipelineParams, notebook: str = "01_
                 fault_rate=params.generator_fault_rate,
             )
         landing_uri = storage.qualified_uri(spark, landing)
-        all_files = storage.list_landing_files(spark, landing)
+        listed = {_relative(uri, landing_uri): uri for uri in storage.list_landing_files(spark, landing)}
+        selected = landing_files.matching(listed, params.landing_glob)
         ingested = ingested_files(spark, lake)
-        new_files = [uri for uri in all_files if _relative(uri, landing_uri) not in ingested]
-        details["files_new"] = [_relative(uri, landing_uri) for uri in new_files]
-        details["files_already_ingested"] = len(all_files) - len(new_files)
+        new_files = [name for name in selected if name not in ingested]
+        refused = _binary_files(spark, {name: listed[name] for name in new_files})
+        readable = [listed[name] for name in new_files if name not in refused]
         record.rows_in = record.rows_out = 0
-        if new_files:
-            lines = storage.read_landing_lines(spark, new_files).transform(bronze.with_source_line)
-            lines = lines.transform(bronze.with_fields).persist(StorageLevel.MEMORY_AND_DISK)
-            layouts, extras = _file_layouts(spark, lines)
-            events_raw = bronze.build_events_raw(
-                lines, layouts, extras, landing_uri, record.run_id, ledger.utc_now().isoformat(sep=" ")
+        headers: dict[str, list[str]] = {}
+        stats: dict[str, landing_files.FileStats] = {}
+        if readable:
+            headers, stats, record.rows_out, version = _ingest(spark, params, readable, landing_uri, record.run_id)
+            record.rows_in = record.rows_out
+            record.versions_written = {"events_raw": version}
+            details["extra_columns"] = bronze.extra_columns(
+                bronze.layout_of(header, params.column_aliases) for header in headers.values()
             )
-            written = storage.append(events_raw, lake, "events_raw")
-            lines.unpersist()
-            record.rows_in = record.rows_out = written.metrics.get("numOutputRows", 0)
-            record.versions_written = {"events_raw": written.version}
-            details["extra_columns"] = extras
+        outcomes = landing_files.file_outcomes(new_files, refused, headers, stats, params.column_aliases)
+        already = [name for name in selected if name in ingested]
+        details["files_new"] = [o.file for o in outcomes if o.status == landing_files.INGESTED]
+        details["files_already_ingested"] = len(already)
+        details["files_not_matching_glob"] = len(listed) - len(selected)
+        details["files"] = landing_files.outcome_table(outcomes, already)
+        metrics = quality.bronze_dq_metric_rows(landing_files.monitor_counts(outcomes))
+        record.versions_written["dq_metrics"] = _append_bronze_metrics(spark, lake, record.run_id, metrics)
     return LayerSummary(record.run_id, record, details)
 
 
@@ -94,13 +106,66 @@ def ingested_files(spark: SparkSession, lake: Any) -> set[str]:
     return {row["source_file"] for row in rows}
 
 
-def _file_layouts(spark: SparkSession, lines: DataFrame) -> tuple[DataFrame, list[str]]:
-    """Each headed file's column layout, and the columns beyond the source's nine."""
-    headers = lines.filter(bronze.is_header(F.col("fields"), F.col("source_line")))
-    rows = headers.select("_file_path", "fields").collect()
-    layouts = [(row["_file_path"], bronze.layout_of(row["fields"]), len(row["fields"])) for row in rows]
-    frame = spark.createDataFrame(layouts, bronze.LAYOUT_SCHEMA)
-    return frame, bronze.extra_columns(layout for _, layout, _ in layouts)
+def _binary_files(spark: SparkSession, files: dict[str, str]) -> dict[str, str]:
+    """The files (name -> uri) whose first bytes are binary, with what gave them away."""
+    kinds = {name: landing_files.binary_kind(storage.file_head(spark, uri, landing_files.HEAD_BYTES))
+             for name, uri in files.items()}
+    return {name: kind for name, kind in kinds.items() if kind is not None}
+
+
+def _ingest(
+    spark: SparkSession, params: PipelineParams, uris: list[str], landing_uri: str, run_id: str
+) -> tuple[dict[str, list[str]], dict[str, landing_files.FileStats], int, int]:
+    """Append the files' lines to `events_raw`: their headers and counts, rows written, the version."""
+    lines = storage.read_landing_lines(spark, uris).transform(bronze.with_source_line)
+    lines = lines.transform(bronze.with_fields).persist(StorageLevel.MEMORY_AND_DISK)
+    layouts, headers = _file_layouts(spark, lines, landing_uri, params.column_aliases)
+    extras = bronze.extra_columns(bronze.layout_of(header, params.column_aliases) for header in headers.values())
+    events_raw = bronze.build_events_raw(
+        lines, layouts, extras, landing_uri, run_id, ledger.utc_now().isoformat(sep=" "), params.column_aliases
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    stats = _file_stats(events_raw)
+    lines.unpersist()
+    written = storage.append(events_raw, params.path("lake_dir"), "events_raw")
+    events_raw.unpersist()
+    return headers, stats, written.metrics.get("numOutputRows", 0), written.version
+
+
+def _file_layouts(
+    spark: SparkSession, lines: DataFrame, landing_uri: str, aliases: dict[str, str]
+) -> tuple[DataFrame, dict[str, list[str]]]:
+    """Each headed file's column layout, and its header fields by file name."""
+    headers = lines.filter(bronze.is_header(F.col("fields"), F.col("source_line"), aliases))
+    source_file = bronze.relative_source_file(F.col("_file_path"), landing_uri).alias("source_file")
+    rows = headers.select("_file_path", source_file, "fields").collect()
+    layouts = [(row["_file_path"], bronze.layout_of(row["fields"], aliases), len(row["fields"])) for row in rows]
+    return spark.createDataFrame(layouts, bronze.LAYOUT_SCHEMA), {row["source_file"]: row["fields"] for row in rows}
+
+
+def _file_stats(events_raw: DataFrame) -> dict[str, landing_files.FileStats]:
+    """Per source file: rows, rescued rows, lines not UTF-8 (and the first), unbalanced quotes."""
+    rescued = F.col("_rescued_data")
+    not_utf8 = rescued.contains(bronze.REPLACEMENT_CHARACTER)
+    quotes = F.length(rescued) - F.length(F.replace(rescued, F.lit('"'), F.lit("")))
+    rows = events_raw.groupBy("source_file").agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.count(rescued).alias("rescued"),
+        F.count_if(not_utf8).alias("not_utf8"),
+        F.min(F.when(not_utf8, F.col("source_line"))).alias("first_not_utf8_line"),
+        F.count_if(quotes % 2 == 1).alias("unbalanced_quotes"),
+        F.min_by(rescued, F.when(rescued.isNotNull(), F.col("source_line"))).alias("first_rescued"),
+    ).collect()
+    return {row["source_file"]: landing_files.FileStats(**{k: v for k, v in row.asDict().items()
+                                                           if k != "source_file"}) for row in rows}
+
+
+def _append_bronze_metrics(spark: SparkSession, lake: Any, run_id: str, metrics: list[dict[str, Any]]) -> int:
+    measured_at = ledger.utc_now()
+    rows = [
+        (run_id, "bronze", m["rule"], m["action"], m["evaluated"], m["failed"], m["failed_pct"], m["value"], measured_at)
+        for m in metrics
+    ]
+    return storage.append(spark.createDataFrame(rows, DQ_METRICS), lake, "dq_metrics").version
 
 
 def _bronze_batch(spark: SparkSession, lake: Any, record: ledger.RunRecord) -> DataFrame | None:

@@ -150,3 +150,14 @@ def read_landing_lines(spark: SparkSession, uris: Sequence[str]) -> DataFrame:
         F.col("_metadata.file_block_start").alias("_block_start"),
         F.monotonically_increasing_id().alias("_row_id"),
     )
+
+
+def file_head(spark: SparkSession, uri: str, length: int) -> bytes:
+    """A file's first `length` bytes (fewer if it is shorter; empty for an empty file)."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    stream = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).open(path)
+    try:
+        return bytes(stream.readNBytes(length))
+    finally:
+        stream.close()
