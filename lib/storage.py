@@ -10,6 +10,8 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lib.schemas import with_column_comments
+
 # Properties set when a table is created: bronze is immutable and feeds silver incrementally.
 TABLE_PROPERTIES: dict[str, dict[str, str]] = {
     "events_raw": {"delta.appendOnly": "true", "delta.enableChangeDataFeed": "true"},
@@ -71,7 +73,7 @@ def _last_commit(spark: SparkSession, path: str) -> WriteResult:
 
 
 def _writer(df: DataFrame, name: str, mode: str):
-    writer = df.write.format("delta").mode(mode)
+    writer = with_column_comments(df, name).write.format("delta").mode(mode)
     if PARTITIONING.get(name):
         writer = writer.partitionBy(*PARTITIONING[name])
     for key, value in TABLE_PROPERTIES.get(name, {}).items():
