@@ -6,7 +6,7 @@ PARAMS ?= params/default.yaml
 LAKE ?= lake
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test notebooks dashboard lab browser clean
+.PHONY: setup run test notebooks dashboard lab browser clean docs
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,13 @@ test: setup browser
 ## notebooks: refresh the outputs stored in notebooks/ from params/ci.yaml
 notebooks: setup
 	$(BIN)/python -m lib.notebooks --refresh
+
+## docs: regenerate docs/data_dictionary.md from a lake built on params/ci.yaml (in .cache/docs/)
+docs: setup
+	rm -rf .cache/docs
+	$(BIN)/python -m lib.runner --params params/ci.yaml --no-progress --runs-dir .cache/docs/runs \
+		--set lake_dir=.cache/docs/lake --set landing_dir=.cache/docs/landing
+	$(BIN)/python -m lib.datadocs --lake .cache/docs/lake --out docs/data_dictionary.md
 
 ## dashboard: the Streamlit app on http://localhost:8501, reading LAKE
 dashboard: setup
