@@ -121,8 +121,29 @@ def _rate(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
     return (numerator / denominator.where(denominator != 0) * 100).astype(float)
 
 
+def layer_rows(dq: pd.DataFrame, layer: str) -> pd.DataFrame:
+    """The `dq_metrics` rows of one layer (silver: rules, monitors and score; bronze: file and line monitors).
+
+    Rows written before the table had a layer for bronze are silver's.
+    """
+    if "layer" not in dq.columns:
+        return dq if layer == "silver" else dq.iloc[0:0]
+    return dq[dq["layer"].fillna("silver") == layer]
+
+
+def bronze_monitors(dq: pd.DataFrame) -> pd.DataFrame:
+    """The latest bronze run's monitors: files refused, empty, drifted; lines rescued, not UTF-8."""
+    bronze = layer_rows(dq, "bronze")
+    if bronze.empty:
+        return bronze[["rule", "evaluated", "failed", "failed_pct"]]
+    latest = bronze.sort_values(["measured_at", "run_id"]).iloc[-1]
+    run = bronze[(bronze["run_id"] == latest["run_id"]) & (bronze["measured_at"] == latest["measured_at"])]
+    return run[["rule", "evaluated", "failed", "failed_pct"]].reset_index(drop=True)
+
+
 def quality_by_run(dq: pd.DataFrame) -> pd.DataFrame:
     """One row per run with its measurement time and quality score, oldest first."""
+    dq = layer_rows(dq, "silver")
     scores = dq[dq["rule"] == "quality_score"]
     runs = scores.groupby("run_id", as_index=False).agg(measured_at=("measured_at", "max"), score=("value", "last"))
     runs = runs.sort_values(["measured_at", "run_id"]).reset_index(drop=True)
@@ -132,7 +153,8 @@ def quality_by_run(dq: pd.DataFrame) -> pd.DataFrame:
 
 def design_quality_table(dq: pd.DataFrame, run_id: str) -> pd.DataFrame:
     """The design's Quality Metrics table (metric, target, actual %) for one run."""
-    run = dq[dq["run_id"] == run_id].set_index("rule")
+    silver = layer_rows(dq, "silver")
+    run = silver[silver["run_id"] == run_id].set_index("rule")
     rows = []
     for metric, rule, target in DESIGN_QUALITY_METRICS:
         actual = float(run.at[rule, "value"]) if rule in run.index else None

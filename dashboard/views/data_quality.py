@@ -34,12 +34,24 @@ ui.show_table(
                    "meets_target": st.column_config.CheckboxColumn("Meets target")},
 )
 
-rule_rows = dq[~dq["rule"].isin(["quality_score", "duplicate_rate"])].merge(
+silver_dq = metrics.layer_rows(dq, "silver")
+rule_rows = silver_dq[~silver_dq["rule"].isin(["quality_score", "duplicate_rate"])].merge(
     scores[["run_id", "measured_at"]].rename(columns={"measured_at": "run_at"}), on="run_id", how="left")
 rule_rows["run"] = rule_rows["run_at"].dt.strftime("%Y-%m-%d %H:%M") + " · " + rule_rows["run_id"].str[-12:]
 st.plotly_chart(charts.failed_by_rule(rule_rows.sort_values(["run_at", "rule"])), key="dq_failed")
 with st.expander("Failed rows per rule and run (table)"):
     ui.show_table(dq.sort_values(["measured_at", "rule"]), "dq_metrics.csv", key="dq_download")
+
+st.subheader("Bronze: landing files and lines, latest run")
+bronze = metrics.bronze_monitors(dq)
+if bronze.empty:
+    st.info("No bronze measurements yet.")
+else:
+    st.caption("Files refused as binary, empty or header-only; files whose header drifted from the source "
+               "columns; lines kept in `_rescued_data` (quarantined by silver under `parseable_record`).")
+    ui.show_table(bronze, "bronze_monitors.csv", key="dq_bronze_download",
+                  column_config={"failed": st.column_config.NumberColumn("Files or lines"),
+                                 "failed_pct": st.column_config.NumberColumn("%", format="%.2f")})
 
 st.subheader("Quarantine")
 quarantine = ui.optional_table(data.QUARANTINE)
