@@ -74,6 +74,9 @@ def without_audit_columns(df: DataFrame) -> DataFrame:
 def test_silver_interrupted_half_way_then_rerun_from_the_top_matches_a_clean_run(
     spark: SparkSession, pipeline_lake: Path, tmp_path: Path
 ) -> None:
+    """Bronze, then 02_silver interrupted right after its quarantine append (merge done, nothing recorded),
+    then Run All of 02_silver in the same kernel and 03_gold: the tables equal `pipeline_lake`'s clean run
+    on the same parameters (params/ci.yaml)."""
     params = scratch_params(tmp_path, driver_memory="1g")
     values = params.as_dict()
     bronze_source = notebooks.NOTEBOOK_DIR / "01_bronze.ipynb"
@@ -89,6 +92,7 @@ def test_silver_interrupted_half_way_then_rerun_from_the_top_matches_a_clean_run
     with client.setup_kernel():
         for index in range(run_cell):
             client.execute_cell(silver.cells[index], index)
+        # nbclient stores an executed cell at its index in the notebook: the hook gets its own place.
         silver.cells.insert(run_cell, nbformat.v4.new_code_cell(INTERRUPT_AFTER_QUARANTINE_APPEND))
         client.execute_cell(silver.cells[run_cell], run_cell)
         del silver.cells[run_cell]
