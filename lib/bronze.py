@@ -233,3 +233,22 @@ def build_events_raw(
     )
     contract = [F.col(field.name).cast(field.dataType).alias(field.name) for field in EVENTS_RAW]
     return audited.select(*contract, *[F.col(name).cast("string") for name in extras])
+
+
+def file_counts(events_raw: DataFrame) -> DataFrame:
+    """Per source file: rows, rescued rows, rows not UTF-8 (and the first's line), unbalanced quotes.
+
+    An odd number of quotes in a line is a quoted field that went on in the next line; the first
+    rescued line shows what the file's lines look like when none parses.
+    """
+    rescued = F.col("_rescued_data")
+    not_utf8 = rescued.contains(REPLACEMENT_CHARACTER)
+    quotes = F.length(rescued) - F.length(F.replace(rescued, F.lit('"'), F.lit("")))
+    return events_raw.groupBy("source_file").agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.count(rescued).alias("rescued"),
+        F.count_if(not_utf8).alias("not_utf8"),
+        F.min(F.when(not_utf8, F.col("source_line"))).alias("first_not_utf8_line"),
+        F.count_if(quotes % 2 == 1).alias("unbalanced_quotes"),
+        F.min_by(rescued, F.when(rescued.isNotNull(), F.col("source_line"))).alias("first_rescued"),
+    )

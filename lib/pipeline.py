@@ -144,17 +144,7 @@ def _file_layouts(
 
 def _file_stats(events_raw: DataFrame) -> dict[str, landing_files.FileStats]:
     """Per source file: rows, rescued rows, lines not UTF-8 (and the first), unbalanced quotes."""
-    rescued = F.col("_rescued_data")
-    not_utf8 = rescued.contains(bronze.REPLACEMENT_CHARACTER)
-    quotes = F.length(rescued) - F.length(F.replace(rescued, F.lit('"'), F.lit("")))
-    rows = events_raw.groupBy("source_file").agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.count(rescued).alias("rescued"),
-        F.count_if(not_utf8).alias("not_utf8"),
-        F.min(F.when(not_utf8, F.col("source_line"))).alias("first_not_utf8_line"),
-        F.count_if(quotes % 2 == 1).alias("unbalanced_quotes"),
-        F.min_by(rescued, F.when(rescued.isNotNull(), F.col("source_line"))).alias("first_rescued"),
-    ).collect()
+    rows = events_raw.transform(bronze.file_counts).collect()
     return {row["source_file"]: landing_files.FileStats(**{k: v for k, v in row.asDict().items()
                                                            if k != "source_file"}) for row in rows}
 

@@ -434,3 +434,22 @@ def test_header_drift_names_extra_missing_reordered_and_renamed_columns() -> Non
         "renamed": ["client -> user_session"],
     }
     assert bronze.header_drift(SOURCE_HEADER.split(",")) == {"extra": [], "missing": [], "reordered": [], "renamed": []}
+
+
+def test_file_counts_per_source_file(spark: SparkSession) -> None:
+    rows = spark.createDataFrame(
+        [
+            ("a.csv", 1, None),
+            ("a.csv", 2, "x;y;z"),
+            ("a.csv", 3, 'nestl\ufffd,"two'),
+            ("a.csv", 4, 'lines",1'),
+            ("b.csv", 1, None),
+        ],
+        "source_file STRING, source_line LONG, _rescued_data STRING",
+    )
+    expected = spark.createDataFrame(
+        [("a.csv", 4, 3, 1, 3, 2, "x;y;z"), ("b.csv", 1, 0, 0, None, 0, None)],
+        "source_file STRING, rows LONG, rescued LONG, not_utf8 LONG, first_not_utf8_line LONG, "
+        "unbalanced_quotes LONG, first_rescued STRING",
+    )
+    assertDataFrameEqual(rows.transform(bronze.file_counts), expected)
