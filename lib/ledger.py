@@ -14,7 +14,7 @@ from typing import Any
 from pyspark.sql import Row, SparkSession
 from pyspark.sql import functions as F
 
-from lib import storage
+from lib import lock, recovery, storage
 from lib.schemas import PIPELINE_RUNS
 
 TABLE = "pipeline_runs"
@@ -39,15 +39,17 @@ class RunRecord:
     notebook: str
     parameters: dict[str, Any]
     started_at: dt.datetime = dataclasses.field(default_factory=utc_now)
+    attempt_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
     rows_in: int | None = None
     rows_out: int | None = None
     rows_quarantined: int | None = None
     rows_duplicate: int | None = None
     versions_read: dict[str, int] = dataclasses.field(default_factory=dict)
     versions_written: dict[str, int] = dataclasses.field(default_factory=dict)
+    rollbacks: list[recovery.Rollback] = dataclasses.field(default_factory=list)
 
     def as_row(self, status: str, error: str | None) -> dict[str, Any]:
-        fields = dataclasses.asdict(self)
+        fields = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
         fields["parameters"] = json.dumps(self.parameters, sort_keys=True, default=str)
         return {**fields, "finished_at": utc_now(), "status": status, "error": error}
 
@@ -61,14 +63,40 @@ def append_record(spark: SparkSession, lake_dir: str | Path, row: dict[str, Any]
 def recorded_run(
     spark: SparkSession, lake_dir: str | Path, record: RunRecord
 ) -> Iterator[RunRecord]:
-    """Record the run in the ledger when the block ends: succeeded, or failed with its error."""
-    try:
-        yield record
-    except BaseException as error:
-        message = f"{type(error).__name__}: {error}".splitlines()[0][:2000]
-        append_record(spark, lake_dir, record.as_row("failed", message))
-        raise
-    append_record(spark, lake_dir, record.as_row("succeeded", None))
+    """Run a layer as one unit: lock the lake, undo unfinished runs, tag commits, record the outcome.
+
+    A run that raises has its commits undone before its failed row is written, so the tables
+    are as the last succeeded run left them; one that is killed is undone by the next run.
+    """
+    timeout = record.parameters.get("lock_timeout_seconds", 600)
+    with lock.lake_lock(lake_dir, record.run_id, record.layer, timeout):
+        with recovery.tagged_commits(spark, record.attempt_id, record.run_id, record.layer):
+            record.rollbacks = recovery.roll_back_unfinished(spark, lake_dir, succeeded_runs(spark, lake_dir))
+            for rollback in record.rollbacks:
+                print(f"recovered {rollback.describe()}", flush=True)
+            try:
+                yield record
+            except BaseException as error:
+                message = f"{type(error).__name__}: {error}".splitlines()[0][:2000]
+                succeeded = succeeded_runs(spark, lake_dir)
+                try:
+                    recovery.roll_back_unfinished(spark, lake_dir, succeeded)
+                except Exception as rollback_error:  # the next run retries; the ledger says why
+                    message += f" (its writes are undone by the next run: {type(rollback_error).__name__})"
+                append_record(spark, lake_dir, record.as_row("failed", message))
+                raise
+            append_record(spark, lake_dir, record.as_row("succeeded", None))
+
+
+def succeeded_runs(spark: SparkSession, lake_dir: str | Path) -> set[str]:
+    """The attempt ids of every layer run the ledger records as succeeded."""
+    if not storage.table_exists(spark, lake_dir, TABLE):
+        return set()
+    runs = storage.read_table(spark, lake_dir, TABLE)
+    if "attempt_id" not in runs.columns:
+        return set()
+    succeeded = runs.filter((F.col("status") == "succeeded") & F.col("attempt_id").isNotNull())
+    return {row["attempt_id"] for row in succeeded.select("attempt_id").collect()}
 
 
 def last_succeeded(spark: SparkSession, lake_dir: str | Path, layer: str) -> Row | None:

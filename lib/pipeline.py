@@ -250,8 +250,8 @@ def check_conservation(rows_in: int, inserted: int, quarantined: int, in_batch: 
         raise ConservationError(
             f"row conservation violated: bronze rows read {rows_in} != silver rows inserted {inserted} "
             f"+ quarantined {quarantined} + duplicates in batch {in_batch} + duplicates already in silver "
-            f"{in_silver} (= {inserted + quarantined + in_batch + in_silver}); the run's writes are in the "
-            "tables' Delta history: restore them with RESTORE TABLE ... TO VERSION AS OF before re-running"
+            f"{in_silver} (= {inserted + quarantined + in_batch + in_silver}); the run's writes are undone, "
+            "and stay readable in the tables' Delta history (time travel) for a look at what went wrong"
         )
 
 

@@ -177,6 +177,7 @@ PIPELINE_RUNS = T.StructType(
         T.StructField("rows_duplicate", T.LongType()),
         T.StructField("versions_read", T.MapType(T.StringType(), T.LongType())),
         T.StructField("versions_written", T.MapType(T.StringType(), T.LongType())),
+        T.StructField("attempt_id", T.StringType()),
     ]
 )
 

@@ -1,0 +1,114 @@
+"""Real faults for the reliability tests: a pipeline process SIGKILLed at a chosen moment of a write.
+
+The layers run in a child process (its own Python and JVM, one process group); a watcher in the
+test process polls the lake folder and kills the whole group when the chosen moment is seen on
+disk: the first data file of a table's write (mid-write, before its commit), or a given commit of
+a table (between two commits of a layer).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import unquote
+
+from lib.config import PipelineParams
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CHILD_SCRIPT = """
+import json, sys
+from lib import pipeline
+from lib.config import params_from_mapping
+from lib.spark import build_spark
+params = params_from_mapping(json.loads(sys.argv[1]))
+spark = build_spark(params.spark_master, "lakehouse-fault", params.shuffle_partitions, "1g")
+for layer in sys.argv[2].split(","):
+    getattr(pipeline, f"run_{layer}")(spark, params)
+print("finished", flush=True)
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class KillPoint:
+    """When to kill: at the first new data file of `table` (version None), or once its `version` is committed."""
+
+    table: str
+    version: int | None = None
+
+    @property
+    def label(self) -> str:
+        return f"mid-write {self.table}" if self.version is None else f"after {self.table} v{self.version}"
+
+    def reached(self, lake: Path, files_before: set[str]) -> bool:
+        folder = lake / self.table
+        if self.version is not None:
+            return (folder / "_delta_log" / f"{self.version:020d}.json").exists()
+        return bool(data_files(folder) - files_before)
+
+
+@dataclasses.dataclass(frozen=True)
+class KillOutcome:
+    killed: bool
+    seconds: float
+    uncommitted_files: int
+    output: str
+
+
+def start_layers(params: PipelineParams, layers: str = "bronze,silver,gold") -> subprocess.Popen:
+    """The layers in a child process of their own (process group leader), output captured."""
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD_SCRIPT, json.dumps(params.as_dict()), layers],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def run_and_kill(params: PipelineParams, point: KillPoint, timeout: float = 600) -> KillOutcome:
+    """Run the layers and SIGKILL the child's whole process group (Python and JVM) at the point."""
+    lake = Path(params.path("lake_dir"))
+    files_before = data_files(lake / point.table)
+    started = time.monotonic()
+    child = start_layers(params)
+    killed = False
+    while child.poll() is None and time.monotonic() - started < timeout:
+        if point.reached(lake, files_before):
+            os.killpg(child.pid, signal.SIGKILL)
+            killed = True
+            break
+        time.sleep(0.005)
+    if not killed and child.poll() is None:
+        os.killpg(child.pid, signal.SIGKILL)
+    output = child.communicate()[0]
+    return KillOutcome(killed, time.monotonic() - started, uncommitted_data_files(lake / point.table), output)
+
+
+def uncommitted_data_files(table_dir: Path) -> int:
+    """Data files in the table's folder that no commit in its log adds: what a killed write left."""
+    log = table_dir / "_delta_log"
+    if not log.exists():
+        return len(data_files(table_dir))
+    added = set()
+    for commit in log.glob("*.json"):
+        for line in commit.read_text().splitlines():
+            action = json.loads(line)
+            for kind in ("add", "cdc"):
+                if kind in action:
+                    added.add(action[kind]["path"])
+    return len(data_files(table_dir) - {unquote(path) for path in added})
+
+
+def data_files(table_dir: Path) -> set[str]:
+    """The table's data files on disk, relative to its folder (the log's own files left out)."""
+    if not table_dir.exists():
+        return set()
+    files = (path.relative_to(table_dir) for path in table_dir.rglob("*.parquet"))
+    return {str(path) for path in files if path.parts[0] != "_delta_log"}
