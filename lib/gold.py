@@ -1,4 +1,10 @@
-"""Gold transforms: the four business tables, each rebuilt from all of silver."""
+"""Gold transforms: the four business tables from silver.
+
+Each table is built in two steps: per-key aggregates of silver events (`aggregate_*`), then
+the columns derived from those aggregates across keys (`score_*`, `rank_*`, `summarize_*`).
+A full rebuild runs both on all of silver; an incremental update recomputes the aggregates of
+the keys new events touch, keeps the other keys' aggregates from the table, and derives again.
+"""
 
 from __future__ import annotations
 
@@ -73,17 +79,9 @@ def churn_risk(days_inactive: Column, high_days: int, medium_days: int) -> Colum
     )
 
 
-def build_customer_metrics(
-    silver: DataFrame,
-    as_of_date: dt.date,
-    recency_days: Sequence[int] = (7, 14, 30, 60),
-    frequency_sessions: Sequence[int] = (20, 10, 5, 2),
-    monetary: Sequence[float] = (1000.0, 500.0, 100.0, 0.0),
-    churn_high_days: int = 30,
-    churn_medium_days: int = 14,
-) -> DataFrame:
-    """One row per user: activity counts, revenue, segment, RFM score and churn risk."""
-    per_user = silver.groupBy("user_id").agg(
+def aggregate_customers(silver: DataFrame) -> DataFrame:
+    """Per user: activity counts, revenue, first and last activity dates."""
+    return silver.groupBy("user_id").agg(
         F.count_distinct("user_session").alias("total_sessions"),
         F.count(F.lit(1)).alias("total_events"),
         F.count_if(is_event("view")).alias("total_views"),
@@ -94,6 +92,18 @@ def build_customer_metrics(
         F.min("event_date").alias("first_activity_date"),
         F.max("event_date").alias("last_activity_date"),
     )
+
+
+def score_customers(
+    per_user: DataFrame,
+    as_of_date: dt.date,
+    recency_days: Sequence[int] = (7, 14, 30, 60),
+    frequency_sessions: Sequence[int] = (20, 10, 5, 2),
+    monetary: Sequence[float] = (1000.0, 500.0, 100.0, 0.0),
+    churn_high_days: int = 30,
+    churn_medium_days: int = 14,
+) -> DataFrame:
+    """customer_metrics from per-user aggregates: order value, segment, RFM score, churn risk."""
     days_inactive = F.datediff(F.lit(as_of_date), F.col("last_activity_date"))
     rfm = (
         score_at_most(days_inactive, recency_days)
@@ -109,6 +119,27 @@ def build_customer_metrics(
         }
     )
     return conform(scored, CUSTOMER_METRICS)
+
+
+def build_customer_metrics(
+    silver: DataFrame,
+    as_of_date: dt.date,
+    recency_days: Sequence[int] = (7, 14, 30, 60),
+    frequency_sessions: Sequence[int] = (20, 10, 5, 2),
+    monetary: Sequence[float] = (1000.0, 500.0, 100.0, 0.0),
+    churn_high_days: int = 30,
+    churn_medium_days: int = 14,
+) -> DataFrame:
+    """One row per user: activity counts, revenue, segment, RFM score and churn risk."""
+    return score_customers(
+        aggregate_customers(silver),
+        as_of_date,
+        recency_days,
+        frequency_sessions,
+        monetary,
+        churn_high_days,
+        churn_medium_days,
+    )
 
 
 def latest(column: str) -> Column:
@@ -134,9 +165,9 @@ def performance_tier() -> Column:
     )
 
 
-def build_product_performance(silver: DataFrame) -> DataFrame:
-    """One row per product: catalog values, funnel counts, revenue, conversion rates, rank, tier."""
-    per_product = silver.groupBy("product_id").agg(
+def aggregate_products(silver: DataFrame) -> DataFrame:
+    """Per product: latest catalog values, mean price, funnel counts, users, revenue."""
+    return silver.groupBy("product_id").agg(
         latest("category_id").alias("category_id"),
         latest("category_l1").alias("category_l1"),
         latest("brand").alias("brand"),
@@ -147,6 +178,10 @@ def build_product_performance(silver: DataFrame) -> DataFrame:
         F.count_distinct("user_id").alias("unique_users"),
         revenue().alias("total_revenue"),
     )
+
+
+def rank_products(per_product: DataFrame) -> DataFrame:
+    """product_performance from per-product aggregates: conversion rates, revenue rank, tier."""
     by_revenue = Window.orderBy(F.col("total_revenue").desc()).rowsBetween(
         Window.unboundedPreceding, Window.currentRow
     )
@@ -163,9 +198,14 @@ def build_product_performance(silver: DataFrame) -> DataFrame:
     return conform(ranked, PRODUCT_PERFORMANCE)
 
 
-def build_daily_sales_summary(silver: DataFrame) -> DataFrame:
-    """One row per event_date: counts, revenue, order value, conversion, 7-day average, day-over-day."""
-    per_day = silver.groupBy("event_date").agg(
+def build_product_performance(silver: DataFrame) -> DataFrame:
+    """One row per product: catalog values, funnel counts, revenue, conversion rates, rank, tier."""
+    return rank_products(aggregate_products(silver))
+
+
+def aggregate_days(silver: DataFrame) -> DataFrame:
+    """Per event_date: event counts, distinct users and sessions, revenue."""
+    return silver.groupBy("event_date").agg(
         F.count(F.lit(1)).alias("total_events"),
         F.count_if(is_event("view")).alias("total_views"),
         F.count_if(is_event("purchase")).alias("total_purchases"),
@@ -173,6 +213,10 @@ def build_daily_sales_summary(silver: DataFrame) -> DataFrame:
         F.count_distinct("user_session").alias("unique_sessions"),
         revenue().alias("total_revenue"),
     )
+
+
+def summarize_days(per_day: DataFrame) -> DataFrame:
+    """daily_sales_summary from per-day aggregates: order value, conversion, 7-day average, day-over-day."""
     by_day = Window.orderBy(F.unix_date("event_date"))
     last_7_days = by_day.rangeBetween(-6, 0)
     previous_day = by_day.rangeBetween(-1, -1)
@@ -187,6 +231,11 @@ def build_daily_sales_summary(silver: DataFrame) -> DataFrame:
         }
     )
     return conform(summarized, DAILY_SALES_SUMMARY)
+
+
+def build_daily_sales_summary(silver: DataFrame) -> DataFrame:
+    """One row per event_date: counts, revenue, order value, conversion, 7-day average, day-over-day."""
+    return summarize_days(aggregate_days(silver))
 
 
 def build_conversion_funnel(silver: DataFrame) -> DataFrame:
@@ -215,3 +264,19 @@ def build_conversion_funnel(silver: DataFrame) -> DataFrame:
         }
     )
     return conform(funnel, CONVERSION_FUNNEL)
+
+
+def replace_keys(table: DataFrame, recomputed: DataFrame, key: Sequence[str]) -> DataFrame:
+    """The table's rows whose key (null-safe) is not recomputed, plus the recomputed rows."""
+    matches = [F.col(f"_table.{name}").eqNullSafe(F.col(f"_new.{name}")) for name in key]
+    condition = matches[0]
+    for match in matches[1:]:
+        condition = condition & match
+    kept = table.alias("_table").join(recomputed.select(*key).alias("_new"), on=condition, how="left_anti")
+    return kept.select(*recomputed.columns).unionByName(recomputed)
+
+
+def filter_touched(silver: DataFrame, touched: DataFrame, key: str) -> DataFrame:
+    """Silver events whose key value (null-safe) is among the touched ones."""
+    keys = touched.select(F.col(key).alias("_touched")).distinct()
+    return silver.join(F.broadcast(keys), on=F.col(key).eqNullSafe(F.col("_touched")), how="left_semi")

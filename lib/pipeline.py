@@ -15,13 +15,13 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lib import bronze, gold, ledger, quality, silver, storage
+from lib import bronze, gold_update, ledger, quality, silver, storage
 from lib import landing as landing_files
 from lib.config import PipelineParams, check_paths
 from lib.generator import generate_landing
+from lib.gold_update import GOLD_TABLES
 from lib.schemas import DQ_METRICS
 
-GOLD_TABLES = ("customer_metrics", "product_performance", "daily_sales_summary", "conversion_funnel")
 
 
 class RuleFailure(RuntimeError):
@@ -264,15 +264,8 @@ def _append_dq_metrics(spark: SparkSession, lake: Any, run_id: str, metrics: lis
     return storage.append(spark.createDataFrame(rows, DQ_METRICS), lake, "dq_metrics").version
 
 
-def resolve_as_of_date(silver_events: DataFrame, as_of_date: str) -> dt.date | None:
-    """The as_of_date parameter, or the latest event_date in silver."""
-    if as_of_date:
-        return dt.date.fromisoformat(as_of_date)
-    return silver_events.agg(F.max("event_date")).first()[0]
-
-
 def run_gold(spark: SparkSession, params: PipelineParams, notebook: str = "03_gold.ipynb") -> LayerSummary:
-    """Rebuild the four gold tables from all of silver."""
+    """Update the four gold tables with what silver gained since the last gold run (or rebuild them)."""
     lake = params.path("lake_dir")
     record = _record(params, "gold", notebook)
     details: dict[str, Any] = {}
@@ -281,29 +274,16 @@ def run_gold(spark: SparkSession, params: PipelineParams, notebook: str = "03_go
         if version is None:
             raise RuntimeError(f"events_cleaned does not exist in {lake}: run 01_bronze and 02_silver first")
         record.versions_read["events_cleaned"] = version
-        events = storage.read_table(spark, lake, "events_cleaned", version=version)
-        events = events.persist(StorageLevel.MEMORY_AND_DISK)
-        as_of = resolve_as_of_date(events, params.as_of_date)
-        details["as_of_date"] = as_of
-        builders = {
-            "customer_metrics": lambda df: gold.build_customer_metrics(
-                df,
-                as_of,
-                params.rfm_recency_days,
-                params.rfm_frequency_sessions,
-                params.rfm_monetary,
-                params.churn_high_days,
-                params.churn_medium_days,
-            ),
-            "product_performance": gold.build_product_performance,
-            "daily_sales_summary": gold.build_daily_sales_summary,
-            "conversion_funnel": gold.build_conversion_funnel,
-        }
-        for name, build in builders.items():
-            written = storage.overwrite(events.transform(build), lake, name)
+        gold_plan = gold_update.plan(spark, lake, params, version)
+        details["mode"], details["reason"] = gold_plan.mode, gold_plan.reason
+        tables, built, cached = gold_update.build_tables(spark, lake, params, version, gold_plan)
+        details |= built
+        for name, table in tables.items():
+            written = storage.overwrite(table, lake, name)
             record.versions_written[name] = written.version
             details[name] = written.metrics.get("numOutputRows", 0)
-        record.rows_in = events.count()
+        record.rows_in = tables["daily_sales_summary"].agg(F.sum("total_events")).first()[0] or 0
         record.rows_out = sum(details[name] for name in GOLD_TABLES)
-        events.unpersist()
+        for frame in cached:
+            frame.unpersist()
     return LayerSummary(record.run_id, record, details)

@@ -12,9 +12,11 @@ from pyspark.sql import functions as F
 
 from lib.schemas import with_column_comments
 
-# Properties set when a table is created: bronze is immutable and feeds silver incrementally.
+# Properties set when a table is created: bronze is immutable and feeds silver incrementally,
+# and silver's change feed tells gold which events are new.
 TABLE_PROPERTIES: dict[str, dict[str, str]] = {
     "events_raw": {"delta.appendOnly": "true", "delta.enableChangeDataFeed": "true"},
+    "events_cleaned": {"delta.enableChangeDataFeed": "true"},
 }
 PARTITIONING: dict[str, tuple[str, ...]] = {
     "events_raw": ("event_type",),
@@ -163,3 +165,31 @@ def file_head(spark: SparkSession, uri: str, length: int) -> bytes:
         return bytes(stream.readNBytes(length))
     finally:
         stream.close()
+
+
+def delete_or_update_matched(
+    df: DataFrame,
+    lake_dir: str | Path,
+    name: str,
+    key: Sequence[str],
+    delete_when: str,
+    update_when: str,
+    updates: dict[str, str],
+) -> WriteResult:
+    """MERGE on `key`: delete the matched rows meeting `delete_when`, update those meeting `update_when`.
+
+    One commit, so readers see the table before or after, never half; rows `df` does not match
+    and matched rows meeting neither condition are left as they are.
+    """
+    spark = df.sparkSession
+    path = table_path(lake_dir, name)
+    on = " AND ".join(f"t.`{column}` = s.`{column}`" for column in key)
+    (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(df.alias("s"), on)
+        .whenMatchedDelete(condition=delete_when)
+        .whenMatchedUpdate(condition=update_when, set=updates)
+        .execute()
+    )
+    return _last_commit(spark, path)

@@ -1,0 +1,143 @@
+"""Gold's run: what to recompute (incremental or full), and the four tables from it.
+
+Incremental: silver's new events since the last succeeded gold run are read from the change
+feed of `events_cleaned`; the dates, users and products they touch have their aggregates
+recomputed from silver, every other key keeps its aggregates from the gold table, and the
+derived columns (RFM and churn against as_of_date, ranks and tiers, 7-day averages and
+day-over-day changes) are computed again over the whole table. The result equals a rebuild.
+A full rebuild is used when there is no earlier gold run to build on, when silver changed in
+a way other than inserts, when a gold table is not as the last gold run left it, or when the
+parameter `gold_full_rebuild` asks for it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from delta.tables import DeltaTable
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lib import gold, ledger, storage
+from lib.config import PipelineParams
+
+GOLD_TABLES = ("customer_metrics", "product_performance", "daily_sales_summary", "conversion_funnel")
+SILVER = "events_cleaned"
+INSERT_ONLY_OPERATIONS = frozenset({"MERGE", "WRITE", "STREAMING UPDATE", "CREATE TABLE"})
+
+
+@dataclasses.dataclass(frozen=True)
+class GoldPlan:
+    """Full rebuild, or incremental from the silver version the last gold run read."""
+
+    mode: str
+    reason: str
+    after_version: int | None = None
+    gold_versions: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+def plan(spark: SparkSession, lake: str | Path, params: PipelineParams, silver_version: int) -> GoldPlan:
+    """Decide between an incremental update and a full rebuild, with the reason."""
+    if params.gold_full_rebuild:
+        return GoldPlan("full", "parameter gold_full_rebuild is true")
+    previous = ledger.last_succeeded(spark, lake, "gold")
+    read = (previous["versions_read"] or {}).get(SILVER) if previous else None
+    if read is None:
+        return GoldPlan("full", "no earlier gold run to build on")
+    written = previous["versions_written"] or {}
+    for name in GOLD_TABLES:
+        if storage.table_version(spark, lake, name) != written.get(name):
+            return GoldPlan("full", f"{name} changed since the last gold run (version {written.get(name)})")
+    if read > silver_version:
+        return GoldPlan("full", f"events_cleaned is at version {silver_version}, before version {read} gold read")
+    properties = DeltaTable.forPath(spark, storage.table_path(lake, SILVER)).detail().first()["properties"]
+    if properties.get("delta.enableChangeDataFeed") != "true":
+        return GoldPlan("full", "events_cleaned has no change data feed")
+    changed = _non_insert_commit(spark, lake, read, silver_version)
+    if changed:
+        return GoldPlan("full", changed)
+    versions = {name: written[name] for name in GOLD_TABLES}
+    return GoldPlan("incremental", f"new rows of events_cleaned versions {read + 1}..{silver_version}", read, versions)
+
+
+def _non_insert_commit(spark: SparkSession, lake: str | Path, after: int, up_to: int) -> str | None:
+    """A commit of silver in (after, up_to] that may have removed or changed rows, described."""
+    if after >= up_to:
+        return None
+    history = DeltaTable.forPath(spark, storage.table_path(lake, SILVER)).history(up_to - after + 50)
+    for row in history.filter((F.col("version") > after) & (F.col("version") <= up_to)).collect():
+        metrics = row["operationMetrics"] or {}
+        mode = (row["operationParameters"] or {}).get("mode", "Append")
+        removes = sum(int(metrics.get(key, "0")) for key in ("numTargetRowsUpdated", "numTargetRowsDeleted"))
+        if row["operation"] not in INSERT_ONLY_OPERATIONS or mode not in ("Append", None) or removes:
+            return f"events_cleaned version {row['version']} is a {row['operation']}, not an insert"
+    return None
+
+
+def build_tables(
+    spark: SparkSession, lake: str | Path, params: PipelineParams, silver_version: int, gold_plan: GoldPlan
+) -> tuple[dict[str, DataFrame], dict[str, Any], list[DataFrame]]:
+    """The four gold tables as DataFrames to write, what was recomputed, and what to unpersist after."""
+    events = storage.read_table(spark, lake, SILVER, version=silver_version)
+    if gold_plan.mode == "full":
+        events = events.persist(StorageLevel.MEMORY_AND_DISK)
+        per_user, per_product = gold.aggregate_customers(events), gold.aggregate_products(events)
+        per_day, funnel = gold.aggregate_days(events), gold.build_conversion_funnel(events)
+        touched: dict[str, Any] = {"events": "all"}
+    else:
+        if gold_plan.after_version < silver_version:
+            new = storage.read_appended_since(spark, lake, SILVER, gold_plan.after_version, silver_version)
+        else:
+            new = events.limit(0)
+        new = new.select("event_date", "user_id", "product_id").persist(StorageLevel.MEMORY_AND_DISK)
+        dates = [row["event_date"] for row in new.select("event_date").distinct().collect()]
+        on_dates = events.filter(_date_in(dates))
+        by_user = gold.filter_touched(events, new, "user_id")
+        by_product = gold.filter_touched(events, new, "product_id")
+        per_user = _merged(spark, lake, gold_plan, "customer_metrics", gold.aggregate_customers(by_user), "user_id")
+        per_product = _merged(
+            spark, lake, gold_plan, "product_performance", gold.aggregate_products(by_product), "product_id"
+        )
+        per_day = _merged(spark, lake, gold_plan, "daily_sales_summary", gold.aggregate_days(on_dates), "event_date")
+        funnel = _merged(
+            spark, lake, gold_plan, "conversion_funnel", gold.build_conversion_funnel(on_dates), "event_date"
+        )
+        touched = {"events": new.count(), "dates": sorted(d for d in dates if d is not None)}
+        new.unpersist()
+    daily = gold.summarize_days(per_day).persist(StorageLevel.MEMORY_AND_DISK)
+    as_of = dt.date.fromisoformat(params.as_of_date) if params.as_of_date else daily.agg(F.max("event_date")).first()[0]
+    customers = gold.score_customers(
+        per_user,
+        as_of,
+        params.rfm_recency_days,
+        params.rfm_frequency_sessions,
+        params.rfm_monetary,
+        params.churn_high_days,
+        params.churn_medium_days,
+    )
+    tables = {
+        "customer_metrics": customers,
+        "product_performance": gold.rank_products(per_product),
+        "daily_sales_summary": daily,
+        "conversion_funnel": funnel,
+    }
+    return tables, {"as_of_date": as_of, "touched": touched}, [events, daily]
+
+
+def _merged(
+    spark: SparkSession, lake: str | Path, gold_plan: GoldPlan, name: str, recomputed: DataFrame, key: str
+) -> DataFrame:
+    """The gold table's rows as the last gold run wrote them, with the recomputed keys replaced."""
+    current = storage.read_table(spark, lake, name, version=gold_plan.gold_versions[name])
+    return gold.replace_keys(current.select(*recomputed.columns), recomputed, (key,))
+
+
+def _date_in(dates: list[dt.date | None]) -> F.Column:
+    """event_date among the dates, written as literals so that Delta prunes the date partitions."""
+    known = [date for date in dates if date is not None]
+    condition = F.col("event_date").isin(known) if known else F.lit(False)
+    return condition | F.col("event_date").isNull() if None in dates else condition
