@@ -200,8 +200,9 @@ def run_silver(spark: SparkSession, params: PipelineParams, notebook: str = "02_
 
         quarantine = silver.build_events_quarantine(flagged.filter(~silver.is_kept()), record.run_id, bronze_columns)
         cleaned = silver.build_events_cleaned(flagged.filter(silver.is_kept())).persist(StorageLevel.MEMORY_AND_DISK)
-        already_in_silver = _count_already_in_silver(spark, lake, cleaned, silver_version)
-        merged = storage.insert_new(cleaned, lake, "events_cleaned", silver.DEDUP_KEY)
+        batch_dates = _batch_dates(cleaned)
+        already_in_silver = _count_already_in_silver(spark, lake, cleaned, silver_version, batch_dates)
+        merged = storage.insert_new(cleaned, lake, "events_cleaned", silver.DEDUP_KEY, batch_dates)
         record.versions_written["events_cleaned"] = merged.version
         quarantined = 0
         if counts["evaluated"] - counts["kept"] > 0:
@@ -235,11 +236,26 @@ def _stop_on_failing_rules(flagged: DataFrame, counts: dict[str, int], actions: 
     )
 
 
-def _count_already_in_silver(spark: SparkSession, lake: Any, cleaned: DataFrame, version: int | None) -> int:
+def _batch_dates(cleaned: DataFrame) -> str:
+    """SQL condition on silver (alias `t`) met by every row that can share a dedup key with the batch.
+
+    The dedup key holds event_time, so a match has the batch row's event_date: Delta then reads
+    only those date partitions of silver instead of all of them.
+    """
+    dates = [row["event_date"] for row in cleaned.select("event_date").distinct().collect()]
+    known = ", ".join(f"DATE'{date.isoformat()}'" for date in sorted(date for date in dates if date is not None))
+    conditions = ([f"t.event_date IN ({known})"] if known else []) + (["t.event_date IS NULL"] if None in dates else [])
+    return " OR ".join(conditions) or "FALSE"
+
+
+def _count_already_in_silver(
+    spark: SparkSession, lake: Any, cleaned: DataFrame, version: int | None, batch_dates: str
+) -> int:
     """Rows of the batch whose dedup key is already in silver (null-safe)."""
     if version is None:
         return 0
-    existing = storage.read_table(spark, lake, "events_cleaned", version=version).select(*silver.DEDUP_KEY)
+    existing = storage.read_table(spark, lake, "events_cleaned", version=version).alias("t").filter(F.expr(batch_dates))
+    existing = existing.select(*silver.DEDUP_KEY)
     matches = reduce(lambda a, b: a & b, [cleaned[key].eqNullSafe(existing[key]) for key in silver.DEDUP_KEY])
     return cleaned.join(existing, on=matches, how="left_semi").count()
 

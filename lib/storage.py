@@ -101,16 +101,23 @@ def null_safe_match(key: Sequence[str], target: str = "t", source: str = "s") ->
     return " AND ".join(f"{target}.`{column}` <=> {source}.`{column}`" for column in key)
 
 
-def insert_new(df: DataFrame, lake_dir: str | Path, name: str, key: Sequence[str]) -> WriteResult:
-    """MERGE: insert the rows whose key (null-safe) is not in the table yet; create it if missing."""
+def insert_new(
+    df: DataFrame, lake_dir: str | Path, name: str, key: Sequence[str], target_filter: str | None = None
+) -> WriteResult:
+    """MERGE: insert the rows whose key (null-safe) is not in the table yet; create it if missing.
+
+    `target_filter`, a condition on the table's rows (alias `t`) that every possible match meets,
+    lets Delta skip the partitions that cannot hold one.
+    """
     spark = df.sparkSession
     path = table_path(lake_dir, name)
     if not DeltaTable.isDeltaTable(spark, path):
         _writer(df.limit(0), name, "append").save(path)
+    condition = null_safe_match(key) + (f" AND ({target_filter})" if target_filter else "")
     (
         DeltaTable.forPath(spark, path)
         .alias("t")
-        .merge(df.alias("s"), null_safe_match(key))
+        .merge(df.alias("s"), condition)
         .whenNotMatchedInsertAll()
         .execute()
     )
