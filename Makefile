@@ -6,7 +6,7 @@ PARAMS ?= params/default.yaml
 LAKE ?= lake
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test notebooks dashboard lab browser clean docs
+.PHONY: setup run test reliability notebooks dashboard lab browser clean docs
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ browser:
 ## test: the whole suite (unit, pipeline, notebooks with nbval, dashboard, browser)
 test: setup browser
 	$(BIN)/python -m pytest
+
+## reliability: the reliability suite with every kill point (longer than its part in make test)
+reliability: setup
+	LAKEHOUSE_RELIABILITY_LONG=1 $(BIN)/python -m pytest tests/test_reliability.py tests/test_bad_input.py tests/test_gold_incremental.py
 
 ## notebooks: refresh the outputs stored in notebooks/ from params/ci.yaml
 notebooks: setup

@@ -26,3 +26,35 @@ def pipeline_lake(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory)
     params = scratch_params(root, run_id="fixture-run")
     run_all_layers(spark, params)
     return params.path("lake_dir")
+
+
+# Test files whose outcomes make the reliability summary: file -> what each test tries.
+RELIABILITY_FILES = {
+    "test_reliability.py": "faults injected",
+    "test_bad_input.py": "bad-input and drift kinds tried",
+    "test_gold_incremental.py": "incremental-vs-rebuild comparisons",
+}
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the reliability figures: faults and bad inputs tried and survived, rows lost and duplicated."""
+    tried: dict[str, list[int]] = {}
+    lost = duplicated = 0
+    for outcome in ("passed", "failed", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            kind = RELIABILITY_FILES.get(Path(report.nodeid.split("::")[0]).name)
+            if kind is None:
+                continue
+            counts = tried.setdefault(kind, [0, 0])
+            counts[0] += 1
+            counts[1] += outcome == "passed"
+            for key, value in report.user_properties:
+                if key == "reliability":
+                    lost += value["rows_lost"]
+                    duplicated += value["rows_duplicated"]
+    if not tried:
+        return
+    terminalreporter.write_sep("-", "reliability")
+    for kind, (total, passed) in tried.items():
+        terminalreporter.write_line(f"{kind}: {total}, survived or handled: {passed}")
+    terminalreporter.write_line(f"rows lost: {lost}, rows duplicated: {duplicated} (against a clean run)")

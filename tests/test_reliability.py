@@ -7,6 +7,7 @@ duplicated for the reliability summary printed at the end of the session.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections import Counter
@@ -29,6 +30,17 @@ KILL_POINTS = (
     KillPoint("customer_metrics"),
     KillPoint("daily_sales_summary", version=0),
 )
+# `make reliability` adds the moments between the other commits of each layer.
+LONG_KILL_POINTS = (
+    KillPoint("events_raw", version=0),
+    KillPoint("events_quarantine"),
+    KillPoint("events_quarantine", version=0),
+    KillPoint("dq_metrics", version=1),
+    KillPoint("product_performance"),
+    KillPoint("conversion_funnel", version=0),
+)
+if os.environ.get("LAKEHOUSE_RELIABILITY_LONG"):
+    KILL_POINTS += LONG_KILL_POINTS
 
 
 def data_rows(spark: SparkSession, lake: Path, name: str) -> Counter:
