@@ -27,6 +27,7 @@ USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 RESTORED_TABLES: tuple[str, ...] = (
     "events_cleaned",
     "events_quarantine",
+    "quarantine_history",
     "dq_metrics",
     "customer_metrics",
     "product_performance",

@@ -76,6 +76,19 @@ QUARANTINE_COLUMNS = T.StructType(
     ]
 )
 
+# One row per quarantined row per evaluation: its first quarantine, then each replay's outcome.
+QUARANTINE_HISTORY = T.StructType(
+    [
+        T.StructField("source_file", T.StringType()),
+        T.StructField("source_line", T.LongType()),
+        T.StructField("run_id", T.StringType()),
+        T.StructField("evaluated_at", T.TimestampType()),
+        T.StructField("outcome", T.StringType()),
+        T.StructField("quarantine_reasons", T.ArrayType(T.StringType())),
+        T.StructField("quarantine_reason", T.StringType()),
+    ]
+)
+
 CUSTOMER_METRICS = T.StructType(
     [
         T.StructField("user_id", T.LongType()),
@@ -252,6 +265,17 @@ COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "quarantine_reason": "quarantine_reasons joined with `, `",
         "quarantined_at": "When the silver run quarantined the row (UTC)",
     },
+    "quarantine_history": {
+        "source_file": "source_file of the evaluated quarantine row (with source_line, the bronze row)",
+        "source_line": "source_line of the evaluated quarantine row",
+        "run_id": "Id of the run that evaluated the row: the silver run that quarantined it, or a replay "
+        "(pipeline_runs.run_id, notebook replay)",
+        "evaluated_at": "When the row was evaluated (UTC): quarantined_at for its first quarantine",
+        "outcome": "quarantined (fails a rule with action drop), released (passes now, inserted into "
+        "events_cleaned) or duplicate (passes now, its event already in events_cleaned or released twice)",
+        "quarantine_reasons": "Every rule with action drop the row failed at this evaluation; empty when it passed",
+        "quarantine_reason": "quarantine_reasons joined with `, `",
+    },
     "customer_metrics": {
         "user_id": "User identifier: one row per user in silver",
         "total_sessions": "Distinct non-null user_session values of the user",
@@ -319,7 +343,7 @@ COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
     },
     "dq_metrics": {
         "run_id": "Id of the run measured (pipeline_runs.run_id)",
-        "layer": "Layer whose run measured the rule: bronze or silver",
+        "layer": "Layer whose run measured the rule: bronze, silver, or replay (quarantined rows re-evaluated)",
         "rule": "Rule, monitor or metric name (see the data dictionary's rules)",
         "action": "The rule's action in that run: drop, warn or fail; monitor (counted only); metric",
         "evaluated": "Rows (or files) the rule was evaluated on; for duplicate_rate, rows deduplicated",
