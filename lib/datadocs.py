@@ -35,6 +35,11 @@ TABLES: dict[str, tuple[str, str, str]] = {
     "events_raw": ("bronze", "landing CSV files", "Every source line, typed, with audit columns; append-only."),
     "events_cleaned": ("silver", "events_raw", "Standardized, valid, deduplicated events with derived columns."),
     "events_quarantine": ("silver", "events_raw", "Bronze rows failing a rule whose action is drop."),
+    "quarantine_history": (
+        "silver",
+        "events_quarantine",
+        "One row per quarantined row per evaluation: its first quarantine, then each replay's outcome.",
+    ),
     "customer_metrics": ("gold", "events_cleaned", "One row per user: activity, revenue, segment, RFM, churn."),
     "product_performance": ("gold", "events_cleaned", "One row per product: funnel counts, revenue, rank, tier."),
     "daily_sales_summary": ("gold", "events_cleaned", "One row per date: counts, revenue, conversion, trends."),
@@ -51,6 +56,8 @@ flowchart LR
     subgraph Silver
         RAW -->|valid, new events| CLEAN[(events_cleaned)]
         RAW -->|fails a drop rule| QUAR[(events_quarantine)]
+        QUAR -->|replay: now passes| CLEAN
+        QUAR -.->|every evaluation| HIST[(quarantine_history)]
     end
     subgraph Gold
         CLEAN --> CUST[(customer_metrics)]
@@ -67,9 +74,12 @@ flowchart LR
 
 Bronze appends the new landing files to `events_raw`; silver reads the bronze rows appended since
 its last run (change feed), inserts the valid new events into `events_cleaned` (MERGE on the
-deduplication key) and appends the rows failing a `drop` rule to `events_quarantine`; gold rebuilds
-its four tables from all of `events_cleaned`. Bronze and silver append their measurements to
-`dq_metrics`; every layer's run appends its row to `pipeline_runs`."""
+deduplication key) and appends the rows failing a `drop` rule to `events_quarantine`; a quarantine
+replay (`python -m lib.replay`) moves the rows that pass changed rules into `events_cleaned` and
+records every evaluation in `quarantine_history`. Gold reads the events `events_cleaned` gained
+since its last run (change feed) and updates the dates, users and products they touch (or rebuilds
+from all of `events_cleaned`). Bronze and silver append their measurements to `dq_metrics`; every
+layer's run appends its row to `pipeline_runs`."""
 
 METRICS: dict[str, str] = {
     "duplicate_rate": "duplicates removed (within the batch and against silver) / rows deduplicated, in percent",

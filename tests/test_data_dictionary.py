@@ -17,6 +17,7 @@ CONTRACTS: dict[str, T.StructType] = {
     "events_raw": schemas.EVENTS_RAW,
     "events_cleaned": schemas.EVENTS_CLEANED,
     "events_quarantine": T.StructType(schemas.EVENTS_RAW.fields + schemas.QUARANTINE_COLUMNS.fields),
+    "quarantine_history": schemas.QUARANTINE_HISTORY,
     "customer_metrics": schemas.CUSTOMER_METRICS,
     "product_performance": schemas.PRODUCT_PERFORMANCE,
     "daily_sales_summary": schemas.DAILY_SALES_SUMMARY,
