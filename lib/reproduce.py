@@ -1,4 +1,4 @@
-"""Reproduce a past run: `python -m lib.reproduce --lake lake --run-id <id> [--scratch DIR] [--set k=v]`.
+"""Reproduce a past run: `python -m lib.reproduce --lake lake --run-id <id> [--scratch DIR] [--set k=v] [--layer L]`.
 
 The run's succeeded layer runs are looked up in `pipeline_runs`; a scratch lake gets every table
 as the run found it, as a time-travel clone with the same Delta version numbers (lib/timetravel.py),
@@ -17,6 +17,7 @@ storage (the clone links files on a local file system).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import shutil
@@ -179,7 +180,7 @@ def _as_utc(collected: dt.datetime) -> dt.datetime:
 
 def _known(values: dict[str, Any]) -> dict[str, Any]:
     """The recorded parameters this version of the pipeline still knows (older runs may have more)."""
-    known = PipelineParams.__dataclass_fields__
+    known = {field.name for field in dataclasses.fields(PipelineParams)}
     return {key: value for key, value in values.items() if key in known}
 
 
