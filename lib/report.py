@@ -59,11 +59,12 @@ def conservation(summary: LayerSummary) -> pd.DataFrame:
     return pd.concat([table, total], ignore_index=True)
 
 
-def rule_results(spark: SparkSession, lake: Path, run_id: str) -> pd.DataFrame:
-    """The run's rows of dq_metrics, in registry order."""
+def rule_results(spark: SparkSession, lake: Path, run_id: str, layer: str = "silver") -> pd.DataFrame:
+    """The run's rows of dq_metrics for one layer, in registry order."""
     order = {name: position for position, name in enumerate(
         [*quality.RULE_NAMES, *quality.MONITORS, "duplicate_rate", "quality_score"])}
-    metrics = storage.read_table(spark, lake, "dq_metrics").filter(F.col("run_id") == run_id)
+    metrics = storage.read_table(spark, lake, "dq_metrics")
+    metrics = metrics.filter((F.col("run_id") == run_id) & (F.col("layer") == layer))
     table = metrics.select("rule", "action", "evaluated", "failed", "failed_pct", "value").toPandas()
     return table.sort_values("rule", key=lambda rules: rules.map(order)).reset_index(drop=True)
 
