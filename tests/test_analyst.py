@@ -37,7 +37,9 @@ storage.append = _append_then_interrupt
 
 def lab_command() -> list[str]:
     """The command `make lab` runs (its last recipe line), without running it."""
-    dry_run = subprocess.run(["make", "-n", "lab"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    # Under `make test` this make is nested: without --no-print-directory it adds "Leaving directory" lines.
+    dry_run = subprocess.run(["make", "--no-print-directory", "-n", "lab"], cwd=REPO_ROOT, capture_output=True,
+                             text=True, check=True)
     return shlex.split(dry_run.stdout.strip().splitlines()[-1])
 
 
