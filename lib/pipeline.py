@@ -90,7 +90,7 @@ def run_bronze(spark: SparkSession, params: PipelineParams, notebook: str = "01_
         details["files_not_matching_glob"] = len(listed) - len(selected)
         details["files"] = landing_files.outcome_table(outcomes, already)
         metrics = quality.bronze_dq_metric_rows(landing_files.monitor_counts(outcomes))
-        record.versions_written["dq_metrics"] = _append_bronze_metrics(spark, lake, record.run_id, metrics)
+        record.versions_written["dq_metrics"] = append_dq_metrics(spark, lake, record.run_id, "bronze", metrics)
     return LayerSummary(record.run_id, record, details)
 
 
@@ -147,15 +147,6 @@ def _file_stats(events_raw: DataFrame) -> dict[str, landing_files.FileStats]:
     rows = events_raw.transform(bronze.file_counts).collect()
     return {row["source_file"]: landing_files.FileStats(**{k: v for k, v in row.asDict().items()
                                                            if k != "source_file"}) for row in rows}
-
-
-def _append_bronze_metrics(spark: SparkSession, lake: Any, run_id: str, metrics: list[dict[str, Any]]) -> int:
-    measured_at = ledger.utc_now()
-    rows = [
-        (run_id, "bronze", m["rule"], m["action"], m["evaluated"], m["failed"], m["failed_pct"], m["value"], measured_at)
-        for m in metrics
-    ]
-    return storage.append(spark.createDataFrame(rows, DQ_METRICS), lake, "dq_metrics").version
 
 
 def _bronze_batch(spark: SparkSession, lake: Any, record: ledger.RunRecord) -> DataFrame | None:
@@ -216,7 +207,7 @@ def run_silver(spark: SparkSession, params: PipelineParams, notebook: str = "02_
         record.rows_in, record.rows_out, record.rows_quarantined = counts["evaluated"], inserted, quarantined
         record.rows_duplicate = duplicates_in_batch + already_in_silver
         metrics = quality.dq_metric_rows(counts, params.rule_actions, record.rows_duplicate, counts["kept"])
-        record.versions_written["dq_metrics"] = _append_dq_metrics(spark, lake, record.run_id, metrics)
+        record.versions_written["dq_metrics"] = append_dq_metrics(spark, lake, record.run_id, "silver", metrics)
         details["duplicates_in_batch"], details["duplicates_in_silver"] = duplicates_in_batch, already_in_silver
         flagged.unpersist()
         cleaned.unpersist()
@@ -271,10 +262,13 @@ def check_conservation(rows_in: int, inserted: int, quarantined: int, in_batch: 
         )
 
 
-def _append_dq_metrics(spark: SparkSession, lake: Any, run_id: str, metrics: list[dict[str, Any]]) -> int:
+def append_dq_metrics(
+    spark: SparkSession, lake: Any, run_id: str, layer: str, metrics: list[dict[str, Any]]
+) -> int:
+    """Append a run's measurements (one per rule, monitor or metric) to dq_metrics; the new version."""
     measured_at = ledger.utc_now()
     rows = [
-        (run_id, "silver", m["rule"], m["action"], m["evaluated"], m["failed"], m["failed_pct"], m["value"], measured_at)
+        (run_id, layer, m["rule"], m["action"], m["evaluated"], m["failed"], m["failed_pct"], m["value"], measured_at)
         for m in metrics
     ]
     return storage.append(spark.createDataFrame(rows, DQ_METRICS), lake, "dq_metrics").version

@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 from lib import ledger, pipeline, quality, silver, storage
 from lib.config import ParameterError, PipelineParams, load_params
 from lib.runner import parse_overrides
-from lib.schemas import DQ_METRICS, QUARANTINE_COLUMNS, QUARANTINE_HISTORY, conform
+from lib.schemas import QUARANTINE_COLUMNS, QUARANTINE_HISTORY, conform
 from lib.spark import REPO_ROOT, build_spark
 
 NOTEBOOK = "replay"
@@ -137,7 +137,7 @@ def run_replay(spark: SparkSession, params: PipelineParams) -> pipeline.LayerSum
             record.rows_in, record.rows_out, record.rows_quarantined = counts["evaluated"], inserted, remaining
             record.rows_duplicate = duplicates
             metrics = quality.dq_metric_rows(counts, params.rule_actions, duplicates, counts["kept"])
-            record.versions_written["dq_metrics"] = _append_dq_metrics(spark, lake, run_id, metrics)
+            record.versions_written["dq_metrics"] = pipeline.append_dq_metrics(spark, lake, run_id, "replay", metrics)
             details = {"reasons_changed": tally["reasons_changed"], "still_quarantined": _reasons(outcomes)}
             outcomes.unpersist()
         flagged.unpersist()
@@ -223,15 +223,6 @@ def check_conservation(evaluated: int, inserted: int, quarantined: int, duplicat
             f"{inserted} + still quarantined {quarantined} + duplicates {duplicates} "
             f"(= {inserted + quarantined + duplicates}); the replay's writes are undone"
         )
-
-
-def _append_dq_metrics(spark: SparkSession, lake: Any, run_id: str, metrics: list[dict[str, Any]]) -> int:
-    measured_at = ledger.utc_now()
-    rows = [
-        (run_id, "replay", m["rule"], m["action"], m["evaluated"], m["failed"], m["failed_pct"], m["value"], measured_at)
-        for m in metrics
-    ]
-    return storage.append(spark.createDataFrame(rows, DQ_METRICS), lake, "dq_metrics").version
 
 
 def _reasons(outcomes: DataFrame) -> dict[str, int]:
