@@ -22,7 +22,7 @@ from pyspark.sql import types as T
 
 from lib import quality, storage
 from lib.config import load_params
-from lib.schemas import column_description
+from lib.schemas import QUARANTINE_HISTORY, column_description
 from lib.spark import REPO_ROOT, build_spark
 
 DEFAULT_PARAMS = REPO_ROOT / "params" / "default.yaml"
@@ -110,6 +110,21 @@ def _other_tables(spark: SparkSession, lake_dir: str | Path) -> list[str]:
     )
 
 
+# Tables a run writes only in some cases; when the lake has none yet, their contract is documented.
+ON_DEMAND_TABLES: dict[str, T.StructType] = {"quarantine_history": QUARANTINE_HISTORY}
+
+
+def _contract(name: str) -> T.StructType | None:
+    """The schema the pipeline would write for an on-demand table, with its column comments."""
+    if name not in ON_DEMAND_TABLES:
+        return None
+    return T.StructType([
+        T.StructField(field.name, field.dataType, field.nullable,
+                      {"comment": column_description(name, field.name)})
+        for field in ON_DEMAND_TABLES[name]
+    ])
+
+
 def read_tables(spark: SparkSession, lake_dir: str | Path) -> list[TableDoc]:
     """Every table of the dictionary, plus any other Delta table in the lake, as the lake holds it."""
     described = dict(TABLES)
@@ -119,7 +134,7 @@ def read_tables(spark: SparkSession, lake_dir: str | Path) -> list[TableDoc]:
     for name, (layer, built_from, holds) in described.items():
         path = storage.table_path(lake_dir, name)
         if not DeltaTable.isDeltaTable(spark, path):
-            docs.append(TableDoc(name, layer, built_from, holds, None))
+            docs.append(TableDoc(name, layer, built_from, holds, _contract(name)))
             continue
         detail = DeltaTable.forPath(spark, path).detail().select("partitionColumns").first()
         schema = spark.read.format("delta").load(path).schema

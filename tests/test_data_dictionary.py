@@ -53,6 +53,9 @@ def test_every_column_of_the_lake_has_its_description_as_comment(spark: SparkSes
     tables = datadocs.read_tables(spark, pipeline_lake)
     assert [table.name for table in tables if table.schema is None] == []
     for table in tables:
+        if not storage.table_exists(spark, pipeline_lake, table.name):
+            assert table.name in datadocs.ON_DEMAND_TABLES
+            continue
         expected = {field.name: schemas.column_description(table.name, field.name) for field in table.schema}
         assert comments(spark, pipeline_lake, table.name) == expected, table.name
     assert datadocs.undescribed_columns(tables) == []
