@@ -34,27 +34,39 @@ DEFAULT_LAYOUT: dict[str, int] = {name: position for position, name in enumerate
 RESERVED_NAMES: frozenset[str] = frozenset(
     (set(EVENTS_RAW.names) - set(SOURCE_COLUMNS)) | {"value", "fields", "_file_path", "_layout", "_field_count"}
 )
-LAYOUT_SCHEMA = "_file_path STRING, _layout MAP<STRING, INT>, _field_count INT"
+LAYOUT_SCHEMA = "_file_path STRING, _layout MAP<STRING, INT>, _field_count INT, source_file STRING"
 
 
-def with_source_line(lines: DataFrame) -> DataFrame:
+def line_blocks(lines: DataFrame) -> DataFrame:
+    """Per file block: its first row id, its line count, and its first line (a file's first line is its header).
+
+    `_row_id` (monotonically increasing, assigned at the scan) is consecutive within a file block.
+    The result has one row per block, small enough to collect and broadcast.
+    """
+    return lines.groupBy("_file_path", "_block_start").agg(
+        F.min("_row_id").alias("_block_first_row"),
+        F.count(F.lit(1)).alias("_block_lines"),
+        F.min_by("value", "_row_id").alias("_block_first_line"),
+    )
+
+
+def with_source_line(lines: DataFrame, blocks: DataFrame | None = None) -> DataFrame:
     """Add `source_line`, the 1-based line number in its file.
 
-    `_row_id` (monotonically increasing, assigned at the scan) is consecutive within a file block;
-    a block's first line number is the count of lines in the blocks before it.
+    A block's first line number is the count of lines in the blocks before it. `blocks` is
+    `line_blocks(lines)`, passed in when already computed, so that the lines are not scanned again.
     """
     before_block = Window.partitionBy("_file_path").orderBy("_block_start").rowsBetween(
         Window.unboundedPreceding, -1
     )
-    blocks = (
-        lines.groupBy("_file_path", "_block_start")
-        .agg(F.min("_row_id").alias("_block_first_row"), F.count(F.lit(1)).alias("_block_lines"))
+    offsets = (
+        (line_blocks(lines) if blocks is None else blocks)
         .withColumn("_block_offset", F.coalesce(F.sum("_block_lines").over(before_block), F.lit(0)))
-        .drop("_block_lines")
+        .select("_file_path", "_block_start", "_block_first_row", "_block_offset")
     )
     line_in_block = F.col("_row_id") - F.col("_block_first_row")
     return (
-        lines.join(F.broadcast(blocks), on=["_file_path", "_block_start"], how="inner")
+        lines.join(F.broadcast(offsets), on=["_file_path", "_block_start"], how="inner")
         .withColumn("source_line", (F.col("_block_offset") + line_in_block + 1).cast("long"))
         .drop("_block_first_row", "_block_offset")
     )
@@ -69,7 +81,7 @@ def unquote(field: Column) -> Column:
 
 def valid_text(value: Column) -> Column:
     """The line as valid UTF-8 (bytes that are not become U+FFFD), without a leading byte-order mark."""
-    return F.regexp_replace(F.make_valid_utf8(value), f"^{BYTE_ORDER_MARK}", "")
+    return F.ltrim(F.make_valid_utf8(value), F.lit(BYTE_ORDER_MARK))
 
 
 def with_fields(lines: DataFrame) -> DataFrame:
@@ -155,18 +167,42 @@ def extra_columns(layouts: Iterable[Mapping[str, int]]) -> list[str]:
 
 
 def with_layout(lines: DataFrame, layouts: DataFrame) -> DataFrame:
-    """Attach each file's layout; a file without a header has the source files' default one."""
+    """Attach each file's layout; a file without a header has the source files' default one.
+
+    Each source column's position is looked up once per file (`_at_<column>`), not once per line.
+    A `source_file` column in `layouts` (the file's path under the landing folder, also worked
+    out once per file) is attached as `_source_file`.
+    """
     default_layout = F.create_map(*[F.lit(part) for item in DEFAULT_LAYOUT.items() for part in item])
+    if "source_file" in layouts.columns:
+        layouts = layouts.withColumnRenamed("source_file", "_source_file")
+    else:
+        layouts = layouts.withColumn("_source_file", F.lit(None).cast("string"))
+    positions = {position_column(name): F.try_element_at("_layout", F.lit(name)) for name in SOURCE_COLUMNS}
+    has_no_header = F.col("_layout").isNull()
+    default_positions = {
+        position_column(name): F.when(has_no_header, F.lit(position)).otherwise(F.col(position_column(name)))
+        for name, position in DEFAULT_LAYOUT.items()
+    }
     return (
-        lines.join(F.broadcast(layouts), on="_file_path", how="left")
+        lines.join(F.broadcast(layouts.withColumns(positions)), on="_file_path", how="left")
+        .withColumns(default_positions)
         .withColumn("_layout", F.coalesce("_layout", default_layout))
         .withColumn("_field_count", F.coalesce("_field_count", F.lit(len(SOURCE_COLUMNS))))
     )
 
 
+def position_column(name: str) -> str:
+    """The column holding a source column's field position in its file's lines."""
+    return f"_at_{name}"
+
+
 def raw_field(name: str) -> Column:
     """The text of a column's field, null where the file has no such field or it is empty."""
-    position = F.try_element_at(F.col("_layout"), F.lit(name))
+    if name in DEFAULT_LAYOUT:
+        position = F.col(position_column(name))
+    else:
+        position = F.try_element_at(F.col("_layout"), F.lit(name))
     return F.nullif(F.try_element_at(F.col("fields"), position + 1), F.lit(""))
 
 
@@ -226,7 +262,8 @@ def build_events_raw(
     audited = parsed.withColumns(
         {
             "ingestion_timestamp": F.lit(ingested_at).cast("timestamp"),
-            "source_file": relative_source_file(F.col("_file_path"), landing_uri),
+            # Coalesce evaluates its second argument only where the first is null.
+            "source_file": F.coalesce("_source_file", relative_source_file(F.col("_file_path"), landing_uri)),
             "created_at": F.current_timestamp(),
             "run_id": F.lit(run_id),
         }

@@ -116,30 +116,52 @@ def _binary_files(spark: SparkSession, files: dict[str, str]) -> dict[str, str]:
 def _ingest(
     spark: SparkSession, params: PipelineParams, uris: list[str], landing_uri: str, run_id: str
 ) -> tuple[dict[str, list[str]], dict[str, landing_files.FileStats], int, int]:
-    """Append the files' lines to `events_raw`: their headers and counts, rows written, the version."""
-    lines = storage.read_landing_lines(spark, uris).transform(bronze.with_source_line)
-    lines = lines.transform(bronze.with_fields).persist(StorageLevel.MEMORY_AND_DISK)
-    layouts, headers = _file_layouts(spark, lines, landing_uri, params.column_aliases)
+    """Append the files' lines to `events_raw`: their headers and counts, rows written, the version.
+
+    Two passes over the files: one collects each block's line count and first line (the file's
+    header), one parses and writes. The per-file counts are read back from the new version.
+    """
+    lines = storage.read_landing_lines(spark, uris)
+    counted = bronze.line_blocks(lines)
+    blocks = spark.createDataFrame(counted.collect(), counted.schema)
+    layouts, headers = _file_layouts(spark, blocks, landing_uri, params.column_aliases)
     extras = bronze.extra_columns(bronze.layout_of(header, params.column_aliases) for header in headers.values())
     events_raw = bronze.build_events_raw(
-        lines, layouts, extras, landing_uri, run_id, ledger.utc_now().isoformat(sep=" "), params.column_aliases
-    ).persist(StorageLevel.MEMORY_AND_DISK)
-    stats = _file_stats(events_raw)
-    lines.unpersist()
-    written = storage.append(events_raw, params.path("lake_dir"), "events_raw")
-    events_raw.unpersist()
-    return headers, stats, written.metrics.get("numOutputRows", 0), written.version
+        lines.transform(bronze.with_source_line, blocks),
+        layouts,
+        extras,
+        landing_uri,
+        run_id,
+        ledger.utc_now().isoformat(sep=" "),
+        params.column_aliases,
+    )
+    lake = params.path("lake_dir")
+    written = storage.append(events_raw, lake, "events_raw")
+    appended = storage.read_appended_since(spark, lake, "events_raw", written.version - 1, written.version)
+    return headers, _file_stats(appended), written.metrics.get("numOutputRows", 0), written.version
 
 
 def _file_layouts(
-    spark: SparkSession, lines: DataFrame, landing_uri: str, aliases: dict[str, str]
+    spark: SparkSession, blocks: DataFrame, landing_uri: str, aliases: dict[str, str]
 ) -> tuple[DataFrame, dict[str, list[str]]]:
-    """Each headed file's column layout, and its header fields by file name."""
-    headers = lines.filter(bronze.is_header(F.col("fields"), F.col("source_line"), aliases))
-    source_file = bronze.relative_source_file(F.col("_file_path"), landing_uri).alias("source_file")
-    rows = headers.select("_file_path", source_file, "fields").collect()
-    layouts = [(row["_file_path"], bronze.layout_of(row["fields"], aliases), len(row["fields"])) for row in rows]
-    return spark.createDataFrame(layouts, bronze.LAYOUT_SCHEMA), {row["source_file"]: row["fields"] for row in rows}
+    """Every file's path under the landing folder and, for a headed file, its column layout; headers by file."""
+    first_lines = blocks.filter(F.col("_block_start") == 0).select(
+        "_file_path",
+        bronze.relative_source_file(F.col("_file_path"), landing_uri).alias("source_file"),
+        F.lit(1).cast("long").alias("source_line"),
+        F.col("_block_first_line").alias("value"),
+    )
+    rows = first_lines.transform(bronze.with_fields).withColumn(
+        "_is_header", bronze.is_header(F.col("fields"), F.col("source_line"), aliases)
+    ).collect()
+    layouts, headers = [], {}
+    for row in rows:
+        layout, field_count = None, None
+        if row["_is_header"]:
+            layout, field_count = bronze.layout_of(row["fields"], aliases), len(row["fields"])
+            headers[row["source_file"]] = row["fields"]
+        layouts.append((row["_file_path"], layout, field_count, row["source_file"]))
+    return spark.createDataFrame(layouts, bronze.LAYOUT_SCHEMA), headers
 
 
 def _file_stats(events_raw: DataFrame) -> dict[str, landing_files.FileStats]:
@@ -190,8 +212,10 @@ def run_silver(spark: SparkSession, params: PipelineParams, notebook: str = "02_
             record.versions_read["events_cleaned"] = silver_version
 
         quarantine = silver.build_events_quarantine(flagged.filter(~silver.is_kept()), record.run_id, bronze_columns)
-        cleaned = silver.build_events_cleaned(flagged.filter(silver.is_kept())).persist(StorageLevel.MEMORY_AND_DISK)
-        batch_dates = _batch_dates(cleaned)
+        cleaned = silver.build_events_cleaned(flagged.filter(silver.is_kept()))
+        if silver_version is not None:  # read twice: to count the rows already in silver, and by the MERGE
+            cleaned = cleaned.persist(StorageLevel.MEMORY_AND_DISK)
+        batch_dates = _batch_dates(flagged.filter(silver.is_kept()))
         already_in_silver = _count_already_in_silver(spark, lake, cleaned, silver_version, batch_dates)
         merged = storage.insert_new(cleaned, lake, "events_cleaned", silver.DEDUP_KEY, batch_dates)
         record.versions_written["events_cleaned"] = merged.version
@@ -227,13 +251,14 @@ def _stop_on_failing_rules(flagged: DataFrame, counts: dict[str, int], actions: 
     )
 
 
-def _batch_dates(cleaned: DataFrame) -> str:
-    """SQL condition on silver (alias `t`) met by every row that can share a dedup key with the batch.
+def _batch_dates(kept: DataFrame) -> str:
+    """SQL condition on silver (alias `t`) met by every row that can share a dedup key with the batch's kept rows.
 
     The dedup key holds event_time, so a match has the batch row's event_date: Delta then reads
     only those date partitions of silver instead of all of them.
     """
-    dates = [row["event_date"] for row in cleaned.select("event_date").distinct().collect()]
+    event_date = F.to_date("event_time").alias("event_date")
+    dates = [row["event_date"] for row in kept.select(event_date).distinct().collect()]
     known = ", ".join(f"DATE'{date.isoformat()}'" for date in sorted(date for date in dates if date is not None))
     conditions = ([f"t.event_date IN ({known})"] if known else []) + (["t.event_date IS NULL"] if None in dates else [])
     return " OR ".join(conditions) or "FALSE"
