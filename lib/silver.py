@@ -16,9 +16,13 @@ STRING_COLUMNS: tuple[str, ...] = ("event_type", "category_code", "brand", "user
 UNKNOWN = "unknown"
 
 
+# What the regular expression class \s matches: space, tab, newline, vertical tab, form feed, carriage return.
+WHITESPACE = " \t\n\u000b\f\r"
+
+
 def strip_whitespace(column: Column) -> Column:
     """Trim every kind of surrounding whitespace (spaces, tabs, carriage returns)."""
-    return F.regexp_replace(column, r"^\s+|\s+$", "")
+    return F.btrim(column, F.lit(WHITESPACE))
 
 
 def unknown_if_blank(column: Column) -> Column:
@@ -26,8 +30,11 @@ def unknown_if_blank(column: Column) -> Column:
 
 
 def with_bronze_record(bronze: DataFrame) -> DataFrame:
-    """Keep the row's original bronze values in `_bronze`, for the quarantine."""
-    return bronze.withColumn("_bronze", F.struct(*[F.col(name) for name in bronze.columns]))
+    """Keep the bronze values of the columns `standardize` rewrites in `_bronze`, for the quarantine.
+
+    Validation only adds columns, so every other bronze column still holds its bronze value.
+    """
+    return bronze.withColumn("_bronze", F.struct(*[F.col(name) for name in STRING_COLUMNS]))
 
 
 def standardize(df: DataFrame) -> DataFrame:
@@ -101,7 +108,11 @@ def build_events_cleaned(valid: DataFrame) -> DataFrame:
 
 def build_events_quarantine(rejected: DataFrame, run_id: str, bronze_columns: list[str]) -> DataFrame:
     """Quarantine rows: the original bronze values, every failed drop rule, and this run's id."""
-    original = [F.col(f"_bronze.{name}").alias(name) for name in bronze_columns if name != "run_id"]
+    original = [
+        F.col(f"_bronze.{name}" if name in STRING_COLUMNS else name).alias(name)
+        for name in bronze_columns
+        if name != "run_id"
+    ]
     contract = {
         "quarantine_reasons": F.col("quarantine_reasons"),
         "quarantine_reason": F.array_join("quarantine_reasons", ", "),

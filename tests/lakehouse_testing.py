@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from lib import pipeline
+from lib import pipeline, storage
 from lib.config import PipelineParams, load_params
 from lib.notebooks import STORED_OUTPUTS_PARAMS
 
 REES46_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "rees46"
+AUDIT_COLUMNS = frozenset({"run_id", "ingestion_timestamp", "created_at", "processed_timestamp", "quarantined_at"})
 
 
 def scratch_params(root: Path, params_file: Path = STORED_OUTPUTS_PARAMS, **overrides: object) -> PipelineParams:
@@ -25,3 +27,14 @@ def run_all_layers(spark: SparkSession, params: PipelineParams) -> dict[str, pip
         "silver": pipeline.run_silver(spark, params),
         "gold": pipeline.run_gold(spark, params),
     }
+
+
+def data_rows(spark: SparkSession, lake: Path, name: str) -> Counter:
+    """A table's rows without audit columns, as a multiset."""
+    df = storage.read_table(spark, lake, name)
+    columns = sorted(column for column in df.columns if column not in AUDIT_COLUMNS)
+    # Sums of doubles taken in another order differ in their last bits: compare to 6 decimals.
+    return Counter(
+        repr(tuple(round(value, 6) if isinstance(value, float) else value for value in row))
+        for row in df.select(*columns).collect()
+    )
