@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import dataclasses
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import papermill
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.utils import run_sync
 
 from lib.config import load_params
 from lib.spark import REPO_ROOT
@@ -48,10 +51,18 @@ def parameters_for(notebook: Path, values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def execute(
-    notebook: Path, output: Path, parameters: Mapping[str, Any], progress_bar: bool = True
+    notebook: Path,
+    output: Path,
+    parameters: Mapping[str, Any],
+    progress_bar: bool = True,
+    kernel: AsyncKernelManager | None = None,
 ) -> ExecutedNotebook:
-    """Execute one notebook with papermill; a failing cell raises NotebookFailed naming it."""
+    """Execute one notebook with papermill; a failing cell raises NotebookFailed naming it.
+
+    With `kernel` (see `shared_kernel`), the notebook runs in that kernel and leaves it running.
+    """
     started = time.monotonic()
+    engine_options = {} if kernel is None else {"km": kernel}
     try:
         papermill.execute_notebook(
             str(notebook),
@@ -60,6 +71,7 @@ def execute(
             kernel_name=KERNEL,
             cwd=str(notebook.parent),
             progress_bar=progress_bar,
+            **engine_options,
         )
     except papermill.PapermillExecutionError as error:
         raise NotebookFailed(
@@ -68,6 +80,21 @@ def execute(
             f"The executed notebook with the full traceback is {output}"
         ) from None
     return ExecutedNotebook(notebook.name, output, time.monotonic() - started)
+
+
+@contextlib.contextmanager
+def shared_kernel() -> Iterator[AsyncKernelManager]:
+    """One kernel for several notebooks in turn, shut down at the end.
+
+    The notebooks then share one Python process and one Spark session (`build_spark` returns the
+    active one), so the JVM starts and warms up once instead of once per notebook.
+    """
+    kernel = AsyncKernelManager(kernel_name=KERNEL)
+    try:
+        yield kernel
+    finally:
+        if kernel.has_kernel:
+            run_sync(kernel.shutdown_kernel)(now=True)
 
 
 def strip_run_cells(executed: Path, target: Path) -> None:

@@ -10,6 +10,7 @@ cell, exit code 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -32,8 +33,17 @@ def parse_overrides(pairs: list[str]) -> dict[str, object]:
     return overrides
 
 
-def run_series(params_file: Path, overrides: dict[str, object], runs_dir: Path, progress_bar: bool = True) -> Path:
-    """Execute the three notebooks in order; return the folder of the executed notebooks."""
+def run_series(
+    params_file: Path,
+    overrides: dict[str, object],
+    runs_dir: Path,
+    progress_bar: bool = True,
+    one_kernel: bool = False,
+) -> Path:
+    """Execute the three notebooks in order; return the folder of the executed notebooks.
+
+    With `one_kernel`, the three run in one kernel (one JVM) instead of a fresh kernel each.
+    """
     params = load_params(params_file, overrides)
     check_paths(params)
     run_id = params.run_id or ledger.new_run_id()
@@ -41,13 +51,14 @@ def run_series(params_file: Path, overrides: dict[str, object], runs_dir: Path, 
     output_dir = runs_dir / run_id
     output_dir.mkdir(parents=True, exist_ok=True)
     print(f"run {run_id}: {params_file} -> lake {params.path('lake_dir')}", flush=True)
-    for position, name in enumerate(notebooks.SERIES, start=1):
-        source = notebooks.NOTEBOOK_DIR / name
-        print(f"[{position}/{len(notebooks.SERIES)}] {name}", flush=True)
-        executed = notebooks.execute(
-            source, output_dir / name, notebooks.parameters_for(source, values), progress_bar=progress_bar
-        )
-        print(f"[{position}/{len(notebooks.SERIES)}] {name} done in {executed.seconds:.1f} s", flush=True)
+    with notebooks.shared_kernel() if one_kernel else contextlib.nullcontext() as kernel:
+        for position, name in enumerate(notebooks.SERIES, start=1):
+            source = notebooks.NOTEBOOK_DIR / name
+            print(f"[{position}/{len(notebooks.SERIES)}] {name}", flush=True)
+            executed = notebooks.execute(
+                source, output_dir / name, notebooks.parameters_for(source, values), progress_bar, kernel
+            )
+            print(f"[{position}/{len(notebooks.SERIES)}] {name} done in {executed.seconds:.1f} s", flush=True)
     return output_dir
 
 
@@ -58,10 +69,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="override one parameter, e.g. --set generator_days=7 (repeatable)")
     parser.add_argument("--runs-dir", type=Path, default=REPO_ROOT / "runs", help="where executed notebooks go")
     parser.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
+    parser.add_argument("--one-kernel", action="store_true",
+                        help="run the three notebooks in one kernel: the JVM starts and warms up once")
     args = parser.parse_args(argv)
     started = time.monotonic()
     try:
-        output_dir = run_series(args.params, parse_overrides(args.overrides), args.runs_dir, not args.no_progress)
+        output_dir = run_series(
+            args.params, parse_overrides(args.overrides), args.runs_dir, not args.no_progress, args.one_kernel
+        )
     except ParameterError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

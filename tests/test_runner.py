@@ -6,21 +6,30 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import yaml
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from lib import storage
+from lakehouse_testing import data_rows, run_all_layers
+from lib import notebooks, storage
+from lib.config import load_params
+from lib.pipeline import GOLD_TABLES
 
 
-def run_runner(tmp_path: Path, **params: object) -> subprocess.CompletedProcess:
+def write_params(tmp_path: Path, **params: object) -> Path:
     values = {"lake_dir": str(tmp_path / "lake"), "landing_dir": str(tmp_path / "landing"),
               "generator_days": 1, "generator_events_per_day": 300, "shuffle_partitions": 2, **params}
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump(values))
+    return params_file
+
+
+def run_runner(tmp_path: Path, *options: str, **params: object) -> subprocess.CompletedProcess:
+    params_file = write_params(tmp_path, **params)
     return subprocess.run(
         [sys.executable, "-m", "lib.runner", "--params", str(params_file), "--runs-dir", str(tmp_path / "runs"),
-         "--no-progress"],
+         "--no-progress", *options],
         capture_output=True, text=True, timeout=1200,
     )
 
@@ -73,3 +82,22 @@ def test_successful_run_records_each_notebook(spark: SparkSession, tmp_path: Pat
     gold = runs.filter(F.col("layer") == "gold").first()
     silver = runs.filter(F.col("layer") == "silver").first()
     assert gold["versions_read"]["events_cleaned"] == silver["versions_written"]["events_cleaned"]
+
+
+def test_one_kernel_runs_the_series_in_one_process_with_the_same_tables(spark: SparkSession, tmp_path: Path) -> None:
+    result = run_runner(tmp_path, "--one-kernel", generator_days=2)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    counts = [
+        [cell.execution_count for cell in nbformat.read(run_dir / name, as_version=4).cells if cell.cell_type == "code"]
+        for name in notebooks.SERIES
+    ]
+    # One kernel numbers its executions on from one notebook to the next; a new kernel starts at 1.
+    assert counts[1][0] == counts[0][-1] + 1 and counts[2][0] == counts[1][-1] + 1, counts
+
+    (tmp_path / "separate").mkdir()
+    separate = load_params(write_params(tmp_path / "separate", generator_days=2),
+                           {"landing_dir": str(tmp_path / "landing"), "generate_input": False})
+    run_all_layers(spark, separate)
+    for name in ("events_raw", "events_cleaned", *GOLD_TABLES):
+        assert data_rows(spark, tmp_path / "lake", name) == data_rows(spark, separate.path("lake_dir"), name), name
