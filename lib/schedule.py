@@ -111,12 +111,14 @@ def logs_on_stdout() -> Iterator[None]:
         os.close(saved)
 
 
-def run_scheduled(planned: ScheduledRun, params_file: Path, runs_dir: Path, keep: int, progress_bar: bool) -> Path:
+def run_scheduled(
+    planned: ScheduledRun, params_file: Path, runs_dir: Path, keep: int, progress_bar: bool, one_kernel: bool = False
+) -> Path:
     """Execute the series into the run's folder, then prune the old folders whatever the outcome."""
     planned.folder.mkdir(parents=True, exist_ok=True)
     (planned.folder / MARKER).write_text(dt.datetime.now(dt.timezone.utc).isoformat() + "\n")
     try:
-        return runner.run_series(params_file, planned.overrides, planned.folder.parent, progress_bar)
+        return runner.run_series(params_file, planned.overrides, planned.folder.parent, progress_bar, one_kernel)
     finally:
         for folder in prune(runs_dir, keep):
             print(f"removed old run folder {folder}", flush=True)
@@ -155,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one parameter, e.g. --set generate_input=false (repeatable)")
     parser.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
+    parser.add_argument("--one-kernel", action="store_true",
+                        help="run the three notebooks in one kernel: the JVM starts and warms up once")
     args = parser.parse_args(argv)
     started = time.monotonic()
     try:
@@ -165,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         with logs_on_stdout():
-            folder = run_scheduled(planned, args.params, args.runs_dir, args.keep, not args.no_progress)
+            folder = run_scheduled(
+                planned, args.params, args.runs_dir, args.keep, not args.no_progress, args.one_kernel
+            )
     except ParameterError as error:
         print(f"error: {one_line(error)}", file=sys.stderr)
         return 2
