@@ -70,10 +70,12 @@ def worker(step: str, landing: Path, folder: Path, params: Path, log: Path) -> d
     return as_dict(measure(command, log))
 
 
-def runner(landing: Path, lake: Path, runs_dir: Path, params: Path, log: Path) -> dict:
-    """The notebook series end to end, as `make run` runs it (three kernels, three JVMs)."""
+def runner(landing: Path, lake: Path, runs_dir: Path, params: Path, log: Path, one_kernel: bool = False) -> dict:
+    """The notebook series end to end, as `make run` runs it (three kernels, three JVMs), or in one kernel."""
     overrides = {"lake_dir": lake, "landing_dir": landing, "generate_input": "false"}
     command = [sys.executable, "-m", "lib.runner", "--params", str(params), "--runs-dir", str(runs_dir), "--no-progress"]
+    if one_kernel:
+        command.append("--one-kernel")
     for key, value in overrides.items():
         command += ["--set", f"{key}={value}"]
     return as_dict(measure(command, log))
@@ -118,7 +120,10 @@ def bench_size(rows: int, args: argparse.Namespace) -> dict:
 
     if not args.skip_runner:
         result["runner"] = runner(landing, folder / "lake-runner", folder / "runs", args.params, logs / "runner.log")
-        say(f"  python -m lib.runner: {result['runner']['process_seconds']:.1f} s")
+        result["runner_one_kernel"] = runner(landing, folder / "lake-runner-one-kernel", folder / "runs", args.params,
+                                             logs / "runner-one-kernel.log", one_kernel=True)
+        say(f"  python -m lib.runner: {result['runner']['process_seconds']:.1f} s; "
+            f"--one-kernel: {result['runner_one_kernel']['process_seconds']:.1f} s")
     if not args.skip_incremental:
         generate_landing(landing, days=args.days + 1, **shape)
         result["incremental"] = worker("pipeline", landing, folder / "lake", args.params, logs / "incremental.log")
