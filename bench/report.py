@@ -135,6 +135,33 @@ def dashboard_section(results: list[dict]) -> list[str]:
     ]
 
 
+TARGET_RATIO_TO_DUCKDB = 3.0
+TARGET_NEW_DAY_SHARE = 0.20
+TARGET_OCTOBER_SECONDS = 600
+
+
+def targets_section(results: list[dict]) -> list[str]:
+    """Each target of the benchmark against the largest measured size that it applies to."""
+    def verdict(met: bool) -> str:
+        return "met" if met else "**not met**"
+
+    rows = []
+    for r in results:
+        pipeline, reference = r["pipeline"]["seconds"]["total"], r["reference"]["seconds"]["total"]
+        rows.append([f"{r['rows']:,} rows: pipeline ÷ DuckDB", f"≤ {TARGET_RATIO_TO_DUCKDB:.0f}×",
+                     ratio(pipeline, reference), verdict(pipeline <= TARGET_RATIO_TO_DUCKDB * reference)])
+        if "incremental" in r:
+            new_day, rebuild = r["incremental"]["seconds"]["total"], r["rebuild"]["seconds"]["total"]
+            rows.append([f"{r['rows']:,} rows: new day ÷ rebuild", f"≤ {TARGET_NEW_DAY_SHARE:.0%}",
+                         f"{new_day / rebuild:.0%}", verdict(new_day <= TARGET_NEW_DAY_SHARE * rebuild)])
+        if r["rows"] >= 40_000_000:
+            seconds = r["pipeline"]["process_seconds"]
+            rows.append([f"{r['rows']:,} rows (October scale): whole process", f"≤ {TARGET_OCTOBER_SECONDS} s",
+                         f"{seconds:.0f} s, peak JVM {r['pipeline']['peak_jvm_mib']:,.0f} MiB",
+                         verdict(seconds <= TARGET_OCTOBER_SECONDS)])
+    return ["## Against the targets", "", *table(["", "target", "measured", ""], rows), ""]
+
+
 TUNING_NOTES = [
     "## What was tuned, and what each change measured",
     "",
@@ -209,6 +236,7 @@ def markdown(results: list[dict], context: dict, chart_name: str) -> str:
         "",
         *table(["", ""], machine_rows),
         "",
+        *targets_section(results),
         *full_run_section(results),
         *runner_section(results),
         *incremental_section(results),
