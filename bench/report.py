@@ -51,9 +51,9 @@ def full_run_section(results: list[dict]) -> list[str]:
         for result in results
     ]
     separate = [
-        f"- {result['rows']:,} rows were measured in a run of their own: `{result['separate_run']['command']}` "
-        f"on {result['separate_run']['date']} UTC, load average {result['separate_run']['load_before']} before "
-        f"and {result['separate_run']['load_after']} after."
+        f"- {result['rows']:,} rows were measured in a run of their own ({result['separate_run']['date']}, "
+        f"load average {result['separate_run']['load_before']} before and {result['separate_run']['load_after']} "
+        f"after): {result['separate_run']['command']}"
         for result in results if "separate_run" in result
     ]
     return [
