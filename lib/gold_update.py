@@ -84,7 +84,6 @@ def build_tables(
     """The four gold tables as DataFrames to write, what was recomputed, and what to unpersist after."""
     events = storage.read_table(spark, lake, SILVER, version=silver_version)
     if gold_plan.mode == "full":
-        events = events.persist(StorageLevel.MEMORY_AND_DISK)
         per_user, per_product = gold.aggregate_customers(events), gold.aggregate_products(events)
         per_day, funnel = gold.aggregate_days(events), gold.build_conversion_funnel(events)
         touched: dict[str, Any] = {"events": "all"}
@@ -125,7 +124,7 @@ def build_tables(
         "daily_sales_summary": daily,
         "conversion_funnel": funnel,
     }
-    return tables, {"as_of_date": as_of, "touched": touched}, [events, daily]
+    return tables, {"as_of_date": as_of, "touched": touched}, [daily]
 
 
 def _merged(
