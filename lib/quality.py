@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -108,20 +109,26 @@ def with_quarantine_reasons(df: DataFrame, actions: Mapping[str, str]) -> DataFr
     return df.withColumn("quarantine_reasons", failed_rules(rules_with_action(actions, "drop")))
 
 
-def rule_failure_counts(df: DataFrame, extra: Mapping[str, Column] | None = None) -> dict[str, int]:
-    """Rows evaluated, failing each rule and monitor, passing every rule, and `extra` conditions.
-
-    One aggregation, so one pass over the data.
-    """
+def rule_count_columns(extra: Mapping[str, Column] | None = None) -> list[Column]:
+    """Aggregates of rows evaluated, failing each rule and monitor, passing every rule, and `extra` conditions."""
     names = list(RULE_NAMES) + list(MONITORS)
     passes_all = ~F.greatest(*[F.col(failed_flag(name)) for name in RULE_NAMES])
-    row = df.agg(
+    return [
         F.count(F.lit(1)).alias("evaluated"),
         F.count_if(passes_all).alias("passed_all"),
         *[F.count_if(F.col(failed_flag(name))).alias(name) for name in names],
         *[F.count_if(condition).alias(name) for name, condition in (extra or {}).items()],
-    ).first()
-    return {key: int(value or 0) for key, value in row.asDict().items()}
+    ]
+
+
+def rule_failure_counts(df: DataFrame, extra: Mapping[str, Column] | None = None) -> dict[str, int]:
+    """The counts of `rule_count_columns` over the rows, in one pass."""
+    return as_counts(df.agg(*rule_count_columns(extra)).first().asDict())
+
+
+def as_counts(values: Mapping[str, Any]) -> dict[str, int]:
+    """Aggregated counts as ints (a count over no rows may come back null)."""
+    return {key: int(value or 0) for key, value in values.items()}
 
 
 def percent(part: int, whole: int) -> float | None:
