@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 
 from lib import lock, recovery, storage
 from lib.schemas import PIPELINE_RUNS
+from lib.spark import SparkStopped, jvm_answers
 
 TABLE = "pipeline_runs"
 
@@ -69,7 +70,7 @@ def recorded_run(
     are as the last succeeded run left them; one that is killed is undone by the next run.
     """
     timeout = record.parameters.get("lock_timeout_seconds", 600)
-    with lock.lake_lock(lake_dir, record.run_id, record.layer, timeout):
+    with _explain_a_stopped_jvm(spark, record), lock.lake_lock(lake_dir, record.run_id, record.layer, timeout):
         with recovery.tagged_commits(spark, record.attempt_id, record.run_id, record.layer):
             record.rollbacks = recovery.roll_back_unfinished(spark, lake_dir, succeeded_runs(spark, lake_dir))
             for rollback in record.rollbacks:
@@ -86,6 +87,23 @@ def recorded_run(
                 append_record(spark, lake_dir, record.as_row("failed", message))
                 raise
             append_record(spark, lake_dir, record.as_row("succeeded", None))
+
+
+@contextlib.contextmanager
+def _explain_a_stopped_jvm(spark: SparkSession, record: RunRecord) -> Iterator[None]:
+    """Turn the connection errors of a JVM that died mid-run into what happened and what to do."""
+    try:
+        yield
+    except Exception as error:
+        if jvm_answers(spark):
+            raise
+        raise SparkStopped(
+            f"the Spark JVM stopped during the {record.layer} run {record.run_id}, so the run's failure is not "
+            "in pipeline_runs. The usual cause is a Java heap too small for the input: if the log above says "
+            "java.lang.OutOfMemoryError, raise the parameter driver_memory (this run had "
+            f"{record.parameters.get('driver_memory')}) or ingest fewer landing files at once with landing_glob. "
+            "The next run of any layer undoes this run's writes before it starts."
+        ) from error
 
 
 def succeeded_runs(spark: SparkSession, lake_dir: str | Path) -> set[str]:

@@ -75,6 +75,19 @@ def build_spark(
     return spark
 
 
+class SparkStopped(RuntimeError):
+    """The JVM behind the Spark session stopped in the middle of a run (killed, or out of memory)."""
+
+
+def jvm_answers(spark: SparkSession) -> bool:
+    """Whether the session's JVM still answers calls from Python."""
+    try:
+        spark.sparkContext._jvm.java.lang.System.nanoTime()
+    except Exception:
+        return False
+    return True
+
+
 def fetch_jars() -> list[Path]:
     """Resolve Delta's jars from Maven Central into the cache by starting one session."""
     if not cached_jars():

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from urllib.parse import unquote
 
+import psutil
+
 from lib.config import PipelineParams
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -72,8 +74,14 @@ def start_layers(params: PipelineParams, layers: str = "bronze,silver,gold") -> 
     )
 
 
-def run_and_kill(params: PipelineParams, point: KillPoint, timeout: float = 600) -> KillOutcome:
-    """Run the layers and SIGKILL the child's whole process group (Python and JVM) at the point."""
+def run_and_kill(
+    params: PipelineParams, point: KillPoint, timeout: float = 600, jvm_only: bool = False
+) -> KillOutcome:
+    """Run the layers and SIGKILL the child's whole process group (Python and JVM) at the point.
+
+    With `jvm_only`, only the child's JVM is killed, as when it dies of an OutOfMemoryError, and
+    the child's Python is left to report it.
+    """
     lake = Path(params.path("lake_dir"))
     files_before = data_files(lake / point.table)
     started = time.monotonic()
@@ -81,13 +89,22 @@ def run_and_kill(params: PipelineParams, point: KillPoint, timeout: float = 600)
     killed = False
     while child.poll() is None and time.monotonic() - started < timeout:
         if point.reached(lake, files_before):
-            os.killpg(child.pid, signal.SIGKILL)
+            if jvm_only:
+                for process in psutil.Process(child.pid).children(recursive=True):
+                    if process.name() == "java":
+                        process.kill()
+            else:
+                os.killpg(child.pid, signal.SIGKILL)
             killed = True
             break
         time.sleep(0.005)
     if not killed and child.poll() is None:
         os.killpg(child.pid, signal.SIGKILL)
-    output = child.communicate()[0]
+    try:
+        output = child.communicate(timeout=120)[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        output = child.communicate()[0] + "\n(the child did not exit within 120 s of the kill)"
     return KillOutcome(killed, time.monotonic() - started, uncommitted_data_files(lake / point.table), output)
 
 

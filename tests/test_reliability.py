@@ -76,6 +76,14 @@ def test_sigkill_then_rerun_equals_a_clean_run(
         assert point.table in undone or point.version is None
 
 
+def test_a_jvm_dying_mid_run_is_reported_with_what_to_do(tmp_path: Path) -> None:
+    params = scratch_params(tmp_path, run_id="jvm-died", driver_memory="1g")
+    outcome = run_and_kill(params, KillPoint("events_cleaned"), jvm_only=True)
+    assert outcome.killed, f"the run finished before silver wrote:\n{outcome.output[-2000:]}"
+    assert "SparkStopped: the Spark JVM stopped during the silver run jvm-died" in outcome.output, outcome.output[-3000:]
+    assert "raise the parameter driver_memory (this run had 1g)" in outcome.output
+
+
 def test_failed_run_is_undone_and_the_next_run_completes(
     spark: SparkSession, pipeline_lake: Path, tmp_path: Path, record_property
 ) -> None:
