@@ -30,7 +30,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import Row, SparkSession
 from pyspark.sql import functions as F
 
-from lib import ledger, notebooks, pipeline, recovery, storage, timetravel
+from lib import ingest, ledger, notebooks, recovery, storage, timetravel
 from lib import landing as landing_files
 from lib.config import ParameterError, PipelineParams, params_from_mapping
 from lib.reproduce_check import compare_ledger, compare_tables
@@ -153,7 +153,7 @@ def stage_landing(
         raise ReproduceError(
             f"{len(missing)} landing file(s) the run ingested are gone from {source}: {', '.join(missing)}", 1
         )
-    ever_ingested = pipeline.ingested_files(spark, lake)
+    ever_ingested = ingest.ingested_files(spark, lake)
     seen = [name for name in _landing_files(source, params.landing_glob)
             if name not in ever_ingested and _modified(source / name) <= bronze_run["finished_at"]]
     landing.mkdir(parents=True, exist_ok=True)
