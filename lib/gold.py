@@ -186,7 +186,7 @@ def aggregate_products(silver: DataFrame) -> DataFrame:
         revenue().alias("total_revenue"),
     )
     counts = counts.withColumnRenamed("product_id", "_product_id")
-    return catalog.join(counts, F.col("product_id").eqNullSafe(F.col("_product_id"))).drop("_product_id")
+    return catalog.join(counts, F.col("product_id").eqNullSafe(F.col("_product_id")), how="inner").drop("_product_id")
 
 
 def rank_products(per_product: DataFrame) -> DataFrame:
