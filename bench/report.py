@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.notes import READING_NOTES, TUNING_NOTES
+
 LAYERS = ("bronze", "silver", "gold")
 DASHBOARD_PAGES = ("overview", "daily_sales", "conversion_funnel", "customers", "products", "data_quality",
                    "pipeline_runs")
@@ -169,74 +171,6 @@ def targets_section(results: list[dict]) -> list[str]:
                          f"{seconds:.0f} s, peak JVM {r['pipeline']['peak_jvm_mib']:,.0f} MiB",
                          verdict(seconds <= TARGET_OCTOBER_SECONDS)])
     return ["## Against the targets", "", *table(["", "target", "measured", ""], rows), ""]
-
-
-TUNING_NOTES = [
-    "## What was tuned, and what each change measured",
-    "",
-    "Measured at 1 M rows on this machine by timing each step of the layers (each figure is one",
-    "run; the machine is shared, so a difference of a few tenths of a second is noise).",
-    "",
-    "- **Bronze, one pass fewer** (48.6 s to 31.6 s for the layer). The lines were cached, the typed rows",
-    "  cached again to count rows per file, then written. Now a first pass collects each file block's",
-    "  line count and first line (the header), the second parses and writes, and the per-file counts are",
-    "  read back from the new Delta version (2.3 s). Working out each file's path under the landing",
-    "  folder once per file instead of once per line took the parse from 12.3 s to 7.5 s; looking up",
-    "  each column's position once per file instead of in a map on every line, and `ltrim` instead of a",
-    "  regular expression for the byte-order mark, from 8.4 s to 4.6 s.",
-    "- **Silver** (50.1 s to 26.8 s). A first run appends instead of MERGE-ing into an empty table; the",
-    "  quarantine keeps a copy of the four columns standardizing rewrites, not of all of them; `btrim`",
-    "  replaces a regular expression for whitespace; the batch's dates come from the cached rows.",
-    "- **File statistics** only for the columns that filters and MERGE conditions use",
-    "  (`delta.dataSkippingStatsColumns`): writing `events_raw` from memory went from 5.2 s to 3.6 s.",
-    "- **One kernel** (`--one-kernel`): the notebook series on `params/ci.yaml` took 68.4 s instead",
-    "  of 111.8 s, the JVM starting and compiling its hot code once instead of three times.",
-    "",
-    "Then at 5 M rows, timing each step the same way:",
-    "",
-    "- **Gold reads silver for each aggregate instead of caching it** (the layer from 57.1 s to 38.0 s",
-    "  on a warm session, from 80.7 s to 57.5 s on a fresh one). Filling the cache of silver's columns",
-    "  took 9.3 s and saved no more than that: the four aggregates took 38.6 s with the cache filled and",
-    "  39.0 s reading Parquet, where each reads only the columns it needs. Nothing of silver is held in",
-    "  the heap, whatever its size.",
-    "- **Products' latest catalog values aggregated apart** from their distinct user count and joined",
-    "  on `product_id` (13.4 s to 9.2 s): in one aggregate, the buffers of `max(struct(...))` made Spark",
-    "  sort every (product, user) pair.",
-    "- **Silver counts its rules on the way through its write** (the layer from 62.5 s to 55.3 s). The",
-    "  validated batch was cached so that a pass of its own could count each rule's failures: filling",
-    "  that cache took 22.3 s, and reading and validating bronze again takes 8.5 s. The counts now come",
-    "  from an `Observation` on the rows the `events_cleaned` write reads, and the quarantine reads",
-    "  bronze again. A rule whose action is `fail` still needs a counting pass before any write, which",
-    "  runs only then. At 42 M rows, that cache is what ran out of a 4g heap.",
-    "- **Tried, not kept:** partitioning the dedup window by `event_date` first, so that the rows reach",
-    "  the partitioned write in its order (25.7 s against 25.4 s for the `events_cleaned` write);",
-    "  per-user sessions counted from a (user, session) aggregate and joined with the distinct products",
-    "  viewed (9.0 s against 10.3 s, within the noise of repeated runs: 8.7 s to 10.5 s).",
-    "- **Tried, not kept at 1 M rows:** zstd or lz4 instead of snappy for Parquet (4.6 s and 4.4 s",
-    "  against 5.2 s, within the noise); `spark.sql.maxConcurrentOutputFileWriters` (4.1 s, within the",
-    "  noise); `size(collect_set(...))` instead of `count(DISTINCT ...)` for the per-user counts (2.6 s",
-    "  against 2.5 s).",
-    "",
-]
-
-
-READING_NOTES = [
-    "## Reading these figures",
-    "",
-    "- Both sides do the same work on the same lines: every line kept or rescued, standardized,",
-    "  validated against the six rules, deduplicated, hashed, and the four gold tables rebuilt. The",
-    "  pipeline also writes what the reference does not: Delta's transaction log and change feed,",
-    "  the `dq_metrics` rows and a `pipeline_runs` row per layer, with a Delta commit for each.",
-    "- The reference reads each file as text and splits it into lines in SQL, as the pipeline does, so",
-    "  that no line is lost. DuckDB's `read_csv` would skip that work, but a line with the wrong number",
-    "  of fields is then skipped, padded or sent to a separate rejects table, not kept as a row.",
-    "- Spark is built for data that does not fit one machine; on one machine with two cores its fixed",
-    "  costs (JVM start, planning every job, shuffles through local disk, one Delta commit per write)",
-    "  weigh most on small inputs. The ratio says what running the cluster-ready code on one small",
-    "  machine costs against a single-machine engine; it says nothing about a cluster.",
-    "- Times depend on what else the machine is doing: the load averages above say how busy it was.",
-    "",
-]
 
 
 def markdown(results: list[dict], context: dict, chart_name: str) -> str:
