@@ -7,19 +7,22 @@ derived columns (RFM and churn against as_of_date, ranks and tiers, 7-day averag
 day-over-day changes) are computed again over the whole table. The result equals a rebuild.
 A full rebuild is used when there is no earlier gold run to build on, when silver changed in
 a way other than inserts, when a gold table is not as the last gold run left it, or when the
-parameter `gold_full_rebuild` asks for it.
+parameter `gold_full_rebuild` asks for it. When silver has no new rows since the last gold run
+and the derivations' parameters are the same, the tables already hold the result: the run
+writes nothing ("unchanged").
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
 from delta.tables import DeltaTable
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
 from lib import gold, ledger, storage
@@ -27,6 +30,9 @@ from lib.config import PipelineParams
 
 GOLD_TABLES = ("customer_metrics", "product_performance", "daily_sales_summary", "conversion_funnel")
 SILVER = "events_cleaned"
+# The parameters gold's derived columns depend on (RFM, churn, as_of_date).
+DERIVATION_PARAMETERS = ("as_of_date", "rfm_recency_days", "rfm_frequency_sessions", "rfm_monetary",
+                         "churn_high_days", "churn_medium_days")
 INSERT_ONLY_OPERATIONS = frozenset({"MERGE", "WRITE", "STREAMING UPDATE", "CREATE TABLE"})
 
 
@@ -41,14 +47,15 @@ class GoldPlan:
 
 
 def plan(spark: SparkSession, lake: str | Path, params: PipelineParams, silver_version: int) -> GoldPlan:
-    """Decide between an incremental update and a full rebuild, with the reason."""
+    """Decide between an incremental update, a full rebuild and nothing to do, with the reason."""
     if params.gold_full_rebuild:
         return GoldPlan("full", "parameter gold_full_rebuild is true")
     previous = ledger.last_succeeded(spark, lake, "gold")
     read = (previous["versions_read"] or {}).get(SILVER) if previous else None
     if read is None:
         return GoldPlan("full", "no earlier gold run to build on")
-    written = previous["versions_written"] or {}
+    # A gold run that found nothing to do wrote no table: it read (and checked) the versions it left.
+    written = {**(previous["versions_read"] or {}), **(previous["versions_written"] or {})}
     for name in GOLD_TABLES:
         if storage.table_version(spark, lake, name) != written.get(name):
             return GoldPlan("full", f"{name} changed since the last gold run (version {written.get(name)})")
@@ -61,7 +68,18 @@ def plan(spark: SparkSession, lake: str | Path, params: PipelineParams, silver_v
     if changed:
         return GoldPlan("full", changed)
     versions = {name: written[name] for name in GOLD_TABLES}
+    if read == silver_version and _same_parameters(previous, params):
+        reason = f"no new rows in events_cleaned since version {read}, and the parameters of run {previous['run_id']}"
+        return GoldPlan("unchanged", reason, read, versions)
     return GoldPlan("incremental", f"new rows of events_cleaned versions {read + 1}..{silver_version}", read, versions)
+
+
+def _same_parameters(previous: Row, params: PipelineParams) -> bool:
+    """Whether the last gold run had the parameters the derived columns depend on that this run has."""
+    before = json.loads(previous["parameters"] or "{}")
+    now = params.as_dict()
+    return all(json.dumps(before.get(name), default=str) == json.dumps(now[name], default=str)
+               for name in DERIVATION_PARAMETERS)
 
 
 def _non_insert_commit(spark: SparkSession, lake: str | Path, after: int, up_to: int) -> str | None:
@@ -125,6 +143,15 @@ def build_tables(
         "conversion_funnel": funnel,
     }
     return tables, {"as_of_date": as_of, "touched": touched}, [daily]
+
+
+def as_of_date(spark: SparkSession, lake: str | Path, params: PipelineParams, gold_plan: GoldPlan) -> dt.date | None:
+    """The parameter as_of_date, else the latest event_date of daily_sales_summary as the plan found it."""
+    if params.as_of_date:
+        return dt.date.fromisoformat(params.as_of_date)
+    version = gold_plan.gold_versions["daily_sales_summary"]
+    daily = storage.read_table(spark, lake, "daily_sales_summary", version=version)
+    return daily.agg(F.max("event_date")).first()[0]
 
 
 def _merged(

@@ -237,6 +237,12 @@ def run_gold(spark: SparkSession, params: PipelineParams, notebook: str = "03_go
         record.versions_read["events_cleaned"] = version
         gold_plan = gold_update.plan(spark, lake, params, version)
         details["mode"], details["reason"] = gold_plan.mode, gold_plan.reason
+        if gold_plan.mode == "unchanged":
+            record.versions_read |= gold_plan.gold_versions
+            record.rows_in = record.rows_out = 0
+            details["as_of_date"] = gold_update.as_of_date(spark, lake, params, gold_plan)
+            details["touched"] = {"events": 0, "dates": []}
+            return LayerSummary(record.run_id, record, details)
         tables, built, cached = gold_update.build_tables(spark, lake, params, version, gold_plan)
         details |= built
         for name, table in tables.items():

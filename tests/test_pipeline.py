@@ -108,10 +108,20 @@ def test_rerun_changes_nothing_and_a_new_day_adds_only_that_day(spark: SparkSess
     lake = params.path("lake_dir")
     before = {name: contents(spark, lake, name) for name in LAKE_TABLES if name != "dq_metrics"}
 
+    gold_versions = {name: storage.table_version(spark, lake, name) for name in pipeline.GOLD_TABLES}
+
     again = run_all_layers(spark, params)
     assert again["bronze"].details["files_new"] == []
     assert again["silver"].record.rows_in == 0
+    assert again["gold"].details["mode"] == "unchanged", again["gold"].details["reason"]
+    assert again["gold"].record.versions_written == {}
+    assert {name: storage.table_version(spark, lake, name) for name in pipeline.GOLD_TABLES} == gold_versions
     assert {name: contents(spark, lake, name) for name in before} == before
+
+    rescored = pipeline.run_gold(spark, scratch_params(tmp_path, generator_days=2, generator_events_per_day=400,
+                                                      churn_high_days=20))
+    assert rescored.details["mode"] == "incremental", rescored.details["reason"]
+    assert set(rescored.record.versions_written) == set(pipeline.GOLD_TABLES)
 
     cleaned_before = table(spark, lake, "events_cleaned").count()
     third = run_all_layers(spark, scratch_params(tmp_path, generator_days=3, generator_events_per_day=400))
@@ -122,6 +132,7 @@ def test_rerun_changes_nothing_and_a_new_day_adds_only_that_day(spark: SparkSess
     assert cleaned.count() == cleaned_before + third["silver"].record.rows_out
     assert cleaned.filter(F.col("event_date") == "2019-10-03").count() == third["silver"].record.rows_out
     assert table(spark, lake, "daily_sales_summary").count() == 3
+    assert third["gold"].details["mode"] == "incremental", third["gold"].details["reason"]
 
 
 def test_fail_action_stops_before_writing(spark: SparkSession, tmp_path: Path) -> None:
