@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -16,12 +17,18 @@ def relative(uri: str, landing_uri: str) -> str:
     return uri[len(landing_uri.rstrip("/")) + 1 :]
 
 
-def ingested_files(spark: SparkSession, lake: Any) -> set[str]:
-    """Source files already in bronze: bronze's own rows are the exactly-once manifest."""
-    if not storage.table_exists(spark, lake, "events_raw"):
+def ingested_files(spark: SparkSession, lake: Any, among: Collection[str] | None = None) -> set[str]:
+    """Source files already in bronze (of `among`, when given): bronze's rows are the exactly-once manifest.
+
+    With `among`, Delta reads only the data files whose `source_file` statistics can hold one of
+    those names, so the check costs what the candidates' rows cost, not what the whole table does.
+    """
+    if not storage.table_exists(spark, lake, "events_raw") or (among is not None and not among):
         return set()
-    rows = storage.read_table(spark, lake, "events_raw").select("source_file").distinct().collect()
-    return {row["source_file"] for row in rows}
+    raw = storage.read_table(spark, lake, "events_raw")
+    if among is not None:
+        raw = raw.filter(F.col("source_file").isin(sorted(among)))
+    return {row["source_file"] for row in raw.select("source_file").distinct().collect()}
 
 
 def binary_files(spark: SparkSession, files: dict[str, str]) -> dict[str, str]:

@@ -10,7 +10,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse_testing import REES46_DIR, run_all_layers, scratch_params
-from lib import pipeline, storage
+from lib import ingest, pipeline, storage
 from lib.pipeline import GOLD_TABLES
 
 LAKE_TABLES = ("events_raw", "events_cleaned", "events_quarantine", "dq_metrics", *GOLD_TABLES)
@@ -133,6 +133,9 @@ def test_rerun_changes_nothing_and_a_new_day_adds_only_that_day(spark: SparkSess
     assert cleaned.filter(F.col("event_date") == "2019-10-03").count() == third["silver"].record.rows_out
     assert table(spark, lake, "daily_sales_summary").count() == 3
     assert third["gold"].details["mode"] == "incremental", third["gold"].details["reason"]
+    assert ingest.ingested_files(spark, lake) == {"2019-10-01.csv", "2019-10-02.csv", "2019-10-03.csv"}
+    assert ingest.ingested_files(spark, lake, ["2019-10-03.csv", "2019-10-04.csv"]) == {"2019-10-03.csv"}
+    assert ingest.ingested_files(spark, lake, []) == set()
 
 
 def test_fail_action_stops_before_writing(spark: SparkSession, tmp_path: Path) -> None:
