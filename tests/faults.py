@@ -74,6 +74,20 @@ def start_layers(params: PipelineParams, layers: str = "bronze,silver,gold") -> 
     )
 
 
+def kill_jvms(pid: int) -> None:
+    """SIGKILL every JVM among the process's descendants.
+
+    Short-lived children (Hadoop's shell commands forked by the JVM) may exit while the list is
+    read; they are skipped.
+    """
+    for process in psutil.Process(pid).children(recursive=True):
+        try:
+            if process.name() == "java":
+                process.kill()
+        except psutil.NoSuchProcess:
+            continue
+
+
 def run_and_kill(
     params: PipelineParams, point: KillPoint, timeout: float = 600, jvm_only: bool = False
 ) -> KillOutcome:
@@ -90,9 +104,7 @@ def run_and_kill(
     while child.poll() is None and time.monotonic() - started < timeout:
         if point.reached(lake, files_before):
             if jvm_only:
-                for process in psutil.Process(child.pid).children(recursive=True):
-                    if process.name() == "java":
-                        process.kill()
+                kill_jvms(child.pid)
             else:
                 os.killpg(child.pid, signal.SIGKILL)
             killed = True
