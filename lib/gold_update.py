@@ -61,16 +61,16 @@ def plan(spark: SparkSession, lake: str | Path, params: PipelineParams, silver_v
             return GoldPlan("full", f"{name} changed since the last gold run (version {written.get(name)})")
     if read > silver_version:
         return GoldPlan("full", f"events_cleaned is at version {silver_version}, before version {read} gold read")
+    versions = {name: written[name] for name in GOLD_TABLES}
+    if read == silver_version and _same_parameters(previous, params):
+        reason = f"no new rows in events_cleaned since version {read}, and the parameters of run {previous['run_id']}"
+        return GoldPlan("unchanged", reason, read, versions)
     properties = DeltaTable.forPath(spark, storage.table_path(lake, SILVER)).detail().first()["properties"]
     if properties.get("delta.enableChangeDataFeed") != "true":
         return GoldPlan("full", "events_cleaned has no change data feed")
     changed = _non_insert_commit(spark, lake, read, silver_version)
     if changed:
         return GoldPlan("full", changed)
-    versions = {name: written[name] for name in GOLD_TABLES}
-    if read == silver_version and _same_parameters(previous, params):
-        reason = f"no new rows in events_cleaned since version {read}, and the parameters of run {previous['run_id']}"
-        return GoldPlan("unchanged", reason, read, versions)
     return GoldPlan("incremental", f"new rows of events_cleaned versions {read + 1}..{silver_version}", read, versions)
 
 
