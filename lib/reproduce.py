@@ -1,4 +1,5 @@
-"""Reproduce a past run: `python -m lib.reproduce --lake lake --run-id <id> [--scratch DIR] [--set k=v] [--layer L]`.
+"""Reproduce a past run: `python -m lib.reproduce --lake lake --run-id <id> [--scratch DIR] [--set k=v] [--layer L]
+[--one-kernel]`.
 
 The run's succeeded layer runs are looked up in `pipeline_runs`; a scratch lake gets every table
 as the run found it, as a time-travel clone with the same Delta version numbers (lib/timetravel.py),
@@ -17,6 +18,7 @@ storage (the clone links files on a local file system).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -203,8 +205,12 @@ def reproduce(
     runs_dir: Path,
     overrides: dict[str, Any],
     layers: list[str] | None = None,
+    one_kernel: bool = False,
 ) -> bool:
-    """Reproduce the run (or only some of its layers) into `scratch`; True when everything is identical."""
+    """Reproduce the run (or only some of its layers) into `scratch`; True when everything is identical.
+
+    With `one_kernel`, the notebooks run in one kernel (one JVM) instead of a fresh kernel each.
+    """
     runs = [run for run in layer_runs(spark, lake, run_id) if not layers or run["layer"] in layers]
     if not runs:
         raise ReproduceError(f"run {run_id} has no succeeded {' or '.join(layers or [])} run", 2)
@@ -216,12 +222,12 @@ def reproduce(
         stage_landing(spark, lake, runs[0], versions, landing)
     output_dir = runs_dir / new_run_id
     output_dir.mkdir(parents=True, exist_ok=True)
-    for run in runs:
-        parameters = notebook_parameters(run, overrides, scratch_lake, landing, new_run_id)
-        executed = notebooks.execute(
-            notebooks.NOTEBOOK_DIR / run["notebook"], output_dir / run["notebook"], parameters, progress_bar=False
-        )
-        print(f"{run['notebook']} executed in {executed.seconds:.1f} s -> {executed.output}", flush=True)
+    with notebooks.shared_kernel() if one_kernel else contextlib.nullcontext() as kernel:
+        for run in runs:
+            parameters = notebook_parameters(run, overrides, scratch_lake, landing, new_run_id)
+            executed = notebooks.execute(notebooks.NOTEBOOK_DIR / run["notebook"], output_dir / run["notebook"],
+                                         parameters, progress_bar=False, kernel=kernel)
+            print(f"{run['notebook']} executed in {executed.seconds:.1f} s -> {executed.output}", flush=True)
     lines = compare_tables(spark, lake, scratch_lake, runs, versions, new_run_id)
     lines += compare_ledger(spark, scratch_lake, runs, new_run_id)
     for line in lines:
@@ -242,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="run with this parameter instead of the recorded one (repeatable)")
     parser.add_argument("--layer", dest="layers", action="append", choices=LAYERS,
                         help="reproduce only this layer's run (repeatable; default: every succeeded layer run)")
+    parser.add_argument("--one-kernel", action="store_true",
+                        help="run the notebooks in one kernel: the JVM starts and warms up once")
     args = parser.parse_args(argv)
     try:
         if not timetravel.is_local(args.lake):
@@ -258,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         scratch = args.scratch.resolve() if args.scratch else Path(tempfile.mkdtemp(prefix=f"reproduce-{args.run_id}-"))
         try:
             identical = reproduce(
-                spark, lake, args.run_id, scratch, args.runs_dir.resolve(), overrides, args.layers
+                spark, lake, args.run_id, scratch, args.runs_dir.resolve(), overrides, args.layers, args.one_kernel
             )
         finally:
             if args.scratch is None:
