@@ -82,7 +82,7 @@ def test_successive_dates_ingest_each_date_once_and_keep_the_newest_runs(tmp_pat
 def test_failing_notebook_exits_non_zero_with_one_line_naming_it(tmp_path: Path) -> None:
     generate_landing(tmp_path / "landing", days=1, start_date=DAYS[0], events_per_day=300, seed=46, fault_rate=0.05)
     params_file = write_params(tmp_path, rule_actions={"valid_price": "fail"})
-    result = run_schedule(params_file, tmp_path / "runs", "--date", str(DAYS[0]))
+    result = run_schedule(params_file, tmp_path / "runs", "--date", str(DAYS[0]), "--one-kernel")
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr
     (line,) = result.stderr.splitlines()
     assert line.startswith("error: 02_silver.ipynb failed in cell")
