@@ -77,13 +77,12 @@ def test_silver_interrupted_half_way_then_rerun_from_the_top_matches_a_clean_run
     spark: SparkSession, pipeline_lake: Path, tmp_path: Path
 ) -> None:
     """Bronze, then 02_silver interrupted right after its quarantine append (merge done, nothing recorded),
-    then Run All of 02_silver in the same kernel and 03_gold: the tables equal `pipeline_lake`'s clean run
-    on the same parameters (params/ci.yaml)."""
+    then Run All of 02_silver in the same kernel, then gold: the tables equal `pipeline_lake`'s clean run
+    on the same parameters (params/ci.yaml). Bronze and gold run in this process's session; only silver,
+    the notebook interrupted, runs in a kernel."""
     params = scratch_params(tmp_path, driver_memory="1g")
     values = params.as_dict()
-    bronze_source = notebooks.NOTEBOOK_DIR / "01_bronze.ipynb"
-    notebooks.execute(bronze_source, tmp_path / "01_bronze.ipynb", notebooks.parameters_for(bronze_source, values),
-                      progress_bar=False)
+    pipeline.run_bronze(spark, params)
 
     silver_source = notebooks.NOTEBOOK_DIR / "02_silver.ipynb"
     silver = parameterize_notebook(load_notebook_node(str(silver_source)),
@@ -109,9 +108,7 @@ def test_silver_interrupted_half_way_then_rerun_from_the_top_matches_a_clean_run
         for index, cell in enumerate(silver.cells):
             client.execute_cell(cell, index)
 
-    gold_source = notebooks.NOTEBOOK_DIR / "03_gold.ipynb"
-    notebooks.execute(gold_source, tmp_path / "03_gold.ipynb", notebooks.parameters_for(gold_source, values),
-                      progress_bar=False)
+    pipeline.run_gold(spark, params)
 
     for table in COMPARED_TABLES:
         rerun = without_audit_columns(storage.read_table(spark, params.path("lake_dir"), table))
