@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import nbformat
 from pyspark.sql import SparkSession
 
 from lib import pipeline, storage
 from lib.config import PipelineParams, load_params
-from lib.notebooks import STORED_OUTPUTS_PARAMS
+from lib.notebooks import SERIES, STORED_OUTPUTS_PARAMS
 
 REES46_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "rees46"
 AUDIT_COLUMNS = frozenset({"run_id", "ingestion_timestamp", "created_at", "processed_timestamp", "quarantined_at"})
@@ -38,3 +39,15 @@ def data_rows(spark: SparkSession, lake: Path, name: str) -> Counter:
         repr(tuple(round(value, 6) if isinstance(value, float) else value for value in row))
         for row in df.select(*columns).collect()
     )
+
+
+def ran_in_one_kernel(run_dir: Path) -> bool:
+    """Whether the executed series in run_dir numbers its cells on from one notebook to the next.
+
+    One kernel numbers its executions on across notebooks; a new kernel starts again at 1.
+    """
+    counts = [
+        [cell.execution_count for cell in nbformat.read(run_dir / name, as_version=4).cells if cell.cell_type == "code"]
+        for name in SERIES
+    ]
+    return all(later[0] == earlier[-1] + 1 for earlier, later in zip(counts, counts[1:]))

@@ -6,13 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import yaml
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse_testing import data_rows, run_all_layers
-from lib import notebooks, storage
+from lakehouse_testing import data_rows, ran_in_one_kernel, run_all_layers
+from lib import storage
 from lib.config import load_params
 from lib.pipeline import GOLD_TABLES
 
@@ -88,12 +87,7 @@ def test_one_kernel_runs_the_series_in_one_process_with_the_same_tables(spark: S
     result = run_runner(tmp_path, "--one-kernel", generator_days=2)
     assert result.returncode == 0, result.stdout + result.stderr
     (run_dir,) = (tmp_path / "runs").iterdir()
-    counts = [
-        [cell.execution_count for cell in nbformat.read(run_dir / name, as_version=4).cells if cell.cell_type == "code"]
-        for name in notebooks.SERIES
-    ]
-    # One kernel numbers its executions on from one notebook to the next; a new kernel starts at 1.
-    assert counts[1][0] == counts[0][-1] + 1 and counts[2][0] == counts[1][-1] + 1, counts
+    assert ran_in_one_kernel(run_dir)
 
     (tmp_path / "separate").mkdir()
     separate = load_params(write_params(tmp_path / "separate", generator_days=2),
