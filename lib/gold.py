@@ -16,6 +16,8 @@ from pyspark.sql import functions as F
 
 from lib.schemas import CONVERSION_FUNNEL, CUSTOMER_METRICS, DAILY_SALES_SUMMARY, PRODUCT_PERFORMANCE, conform
 
+CATALOG_COLUMNS: tuple[str, ...] = ("category_id", "category_l1", "brand")
+
 
 def is_event(event_type: str) -> Column:
     return F.col("event_type") == event_type
@@ -147,6 +149,17 @@ def latest(column: str) -> Column:
     return F.max(F.struct(F.col("event_time"), F.col(column)))[column]
 
 
+def latest_catalog_values(silver: DataFrame) -> DataFrame:
+    """Per product: the latest `CATALOG_COLUMNS` values, each by `latest`.
+
+    Each (product, values) combination is first reduced to its latest event_time by a hash aggregate.
+    A value is constant within its combination, so the latest over combinations is the latest over
+    events. `latest` over the events sorts them all by product: 2.6 to 3.2 s, not 1.9 to 2.4 s at 5 M rows.
+    """
+    per_values = silver.groupBy("product_id", *CATALOG_COLUMNS).agg(F.max("event_time").alias("event_time"))
+    return per_values.groupBy("product_id").agg(*[latest(name).alias(name) for name in CATALOG_COLUMNS])
+
+
 def performance_tier() -> Column:
     """Tier by revenue percent rank among products with revenue; no revenue is Bottom."""
     has_revenue = F.col("total_revenue") > 0
@@ -172,11 +185,7 @@ def aggregate_products(silver: DataFrame) -> DataFrame:
     the distinct user count in one aggregate, their struct buffers make Spark sort every
     (product, user) pair, which took 13.4 s at 5 M rows against 9.2 s for the two and the join.
     """
-    catalog = silver.groupBy("product_id").agg(
-        latest("category_id").alias("category_id"),
-        latest("category_l1").alias("category_l1"),
-        latest("brand").alias("brand"),
-    )
+    catalog = latest_catalog_values(silver)
     counts = silver.groupBy("product_id").agg(
         F.avg("price").alias("avg_price"),
         F.count_if(is_event("view")).alias("total_views"),

@@ -186,10 +186,11 @@ def product_events() -> list[tuple]:
         ev(at(day), "view", 2, 903.0, 1, "s"),
         ev(at(day), "cart", 2, 900.0, 1, "s"),
         ev(at(day), "purchase", 2, 900.0, 1, "s"),
-        # product 3: 800; its two latest events tie at 15:00, the greatest values win
+        # product 3: 800; its two latest events tie at 15:00, and each column's greatest value wins:
+        # category 31 and electronics from one event, the brand zeta from the other
         ev(at(day, 14), "purchase", 3, 800.0, 3, "s", 30, "appliances", "acme"),
         ev(at(day, 15), "view", 3, 800.0, 1, "s", 31, "electronics", "zenith"),
-        ev(at(day, 15), "view", 3, 800.0, 2, "s", 30, "appliances", "acme"),
+        ev(at(day, 15), "view", 3, 800.0, 2, "s", 30, "appliances", "zeta"),
         # product 4: 800 too (a revenue tie), 2 purchases from 1 view
         ev(at(day), "view", 4, 400.0, 4, "s"),
         ev(at(day), "purchase", 4, 400.0, 4, "s"),
@@ -218,7 +219,7 @@ def test_product_performance_counts_rates_rank_and_tier(spark: SparkSession) -> 
         [
             (1, 2, "computers", "newbrand", 999.0, 4, 2, 1, 3, 1000.0, 50.0, 50.0, 25.0, 1, "Top 10%"),
             (2, 1, "electronics", "brand", 900.6, 3, 1, 1, 1, 900.0, 33.33, 100.0, 33.33, 2, "Top 10%"),
-            (3, 31, "electronics", "zenith", 800.0, 2, 0, 1, 3, 800.0, 0.0, None, 50.0, 3, "Top 25%"),
+            (3, 31, "electronics", "zeta", 800.0, 2, 0, 1, 3, 800.0, 0.0, None, 50.0, 3, "Top 25%"),
             (4, 1, "electronics", "brand", 400.0, 1, 0, 2, 1, 800.0, 0.0, None, 200.0, 3, "Top 25%"),
             (5, 1, "electronics", "brand", 500.0, 1, 1, 1, 1, 500.0, 100.0, 100.0, 100.0, 4, "Top 50%"),
             (6, 1, "electronics", "brand", 400.0, 0, 0, 1, 1, 400.0, None, None, None, 5, "Top 50%"),
