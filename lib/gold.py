@@ -154,7 +154,8 @@ def latest_catalog_values(silver: DataFrame) -> DataFrame:
 
     Each (product, values) combination is first reduced to its latest event_time by a hash aggregate.
     A value is constant within its combination, so the latest over combinations is the latest over
-    events. `latest` over the events sorts them all by product: 2.6 to 3.2 s, not 1.9 to 2.4 s at 5 M rows.
+    events. `latest` over the events themselves sorts them all by product: 2.6 to 3.2 s at 5 M rows,
+    against 1.9 to 2.4 s this way.
     """
     per_values = silver.groupBy("product_id", *CATALOG_COLUMNS).agg(F.max("event_time").alias("event_time"))
     return per_values.groupBy("product_id").agg(*[latest(name).alias(name) for name in CATALOG_COLUMNS])
