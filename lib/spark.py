@@ -62,6 +62,9 @@ def build_spark(
         .config("spark.databricks.delta.snapshotPartitions", "2")
         .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
         .config("spark.sql.sources.partitionOverwriteMode", "static")
+        # Silver keeps the first row of each dedup key, and a key rarely has a second. A partial
+        # group limit would sort every row once more before the shuffle and remove almost none.
+        .config("spark.sql.optimizer.windowGroupLimitThreshold", "-1")
     )
     jars = cached_jars()
     if jars:
