@@ -44,6 +44,22 @@ def is_jvm_fork(name: str, exe: str) -> bool:
     return Path(exe).name == "java" and name != "java"
 
 
+def resident(process: psutil.Process) -> tuple[str, int] | None:
+    """("jvm" or "python", resident bytes) of one process; None for a JVM's fork or a process gone.
+
+    The name and executable are read before the memory: a fork that execs between the reads is then
+    either skipped as a fork or measured after its exec. Read the other way round, one such sample
+    counts the JVM's whole resident set as Python's, under the name of the command the fork became.
+    """
+    try:
+        name, exe = process.name(), process.exe()
+        if is_jvm_fork(name, exe):
+            return None
+        return ("jvm" if name == "java" else "python"), process.memory_info().rss
+    except psutil.Error:
+        return None
+
+
 class MemorySampler(threading.Thread):
     """Samples the resident memory of a process and all its descendants every `interval` seconds."""
 
@@ -59,14 +75,10 @@ class MemorySampler(threading.Thread):
             processes = [self.root, *self.root.children(recursive=True)]
         except psutil.Error:
             return
-        for process in processes:
-            try:
-                rss, name, exe = process.memory_info().rss, process.name(), process.exe()
-            except psutil.Error:
-                continue
-            if is_jvm_fork(name, exe):
-                continue
-            jvm, python = (jvm + rss, python) if name == "java" else (jvm, python + rss)
+        for measured in map(resident, processes):
+            if measured is not None:
+                kind, rss = measured
+                jvm, python = (jvm + rss, python) if kind == "jvm" else (jvm, python + rss)
         self.peak_jvm, self.peak_python = max(self.peak_jvm, jvm), max(self.peak_python, python)
         self.peak_total = max(self.peak_total, jvm + python)
 
