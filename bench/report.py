@@ -13,11 +13,11 @@ DASHBOARD_PAGES = ("overview", "daily_sales", "conversion_funnel", "customers", 
 
 def layer_seconds(step: dict) -> str:
     seconds = step["seconds"]
-    return ", ".join(f"{layer} {seconds[layer]:.1f}" for layer in LAYERS) + f" = {seconds['total']:.1f} s"
+    return ", ".join(f"{layer} {seconds[layer]:,.1f}" for layer in LAYERS) + f" = {seconds['total']:,.1f} s"
 
 
 def ratio(numerator: float, denominator: float) -> str:
-    return f"{numerator / denominator:.1f}×" if denominator else "–"
+    return f"{numerator / denominator:,.1f}×" if denominator else "–"
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -27,8 +27,8 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def step_row(label: str, step: dict, memory: bool = True) -> list[str]:
     seconds = step["seconds"]
-    cells = [label, *[f"{seconds[layer]:.1f}" for layer in LAYERS], f"{seconds['total']:.1f}",
-             f"{step['process_seconds']:.1f}"]
+    cells = [label, *[f"{seconds[layer]:,.1f}" for layer in LAYERS], f"{seconds['total']:,.1f}",
+             f"{step['process_seconds']:,.1f}"]
     if memory:
         cells += [f"{step['peak_jvm_mib']:,.0f}" if step["peak_jvm_mib"] else "–", f"{step['peak_python_mib']:,.0f}"]
     return cells
@@ -85,7 +85,7 @@ def runner_section(results: list[dict]) -> list[str]:
         for key, label in (("runner", "a kernel per notebook"), ("runner_one_kernel", "`--one-kernel`")):
             if key in r:
                 run = r[key]
-                rows.append([f"{r['rows']:,}" if key == "runner" else "", label, f"{run['process_seconds']:.1f}",
+                rows.append([f"{r['rows']:,}" if key == "runner" else "", label, f"{run['process_seconds']:,.1f}",
                              ratio(run["process_seconds"], r["pipeline"]["process_seconds"]),
                              f"{run['peak_jvm_mib']:,.0f}", f"{run['peak_python_mib']:,.0f}"])
     return [
@@ -108,8 +108,8 @@ def incremental_section(results: list[dict]) -> list[str]:
     for r in measured:
         new_day, rebuild = r["incremental"]["seconds"], r["rebuild"]["seconds"]
         rows.append([f"{r['rows']:,}", "one new day, into the existing lake",
-                     *[f"{new_day[k]:.1f}" for k in (*LAYERS, "total")]])
-        rows.append(["", f"all {r['days'] + 1} days, into a fresh lake", *[f"{rebuild[k]:.1f}" for k in (*LAYERS, "total")]])
+                     *[f"{new_day[k]:,.1f}" for k in (*LAYERS, "total")]])
+        rows.append(["", f"all {r['days'] + 1} days, into a fresh lake", *[f"{rebuild[k]:,.1f}" for k in (*LAYERS, "total")]])
         rows.append(["", "**new day ÷ rebuild**", *[f"**{ratio(new_day[k], rebuild[k])}**" for k in (*LAYERS, "total")]])
     return [
         "## A new day: incremental run against a full rebuild",
@@ -168,7 +168,7 @@ def targets_section(results: list[dict]) -> list[str]:
         if r["rows"] >= OCTOBER_SCALE_ROWS:
             seconds = r["pipeline"]["process_seconds"]
             rows.append([f"{r['rows']:,} rows (October scale): whole process", f"≤ {TARGET_OCTOBER_SECONDS} s",
-                         f"{seconds:.0f} s, peak JVM {r['pipeline']['peak_jvm_mib']:,.0f} MiB",
+                         f"{seconds:,.0f} s, peak JVM {r['pipeline']['peak_jvm_mib']:,.0f} MiB",
                          verdict(seconds <= TARGET_OCTOBER_SECONDS)])
     return ["## Against the targets", "", *table(["", "target", "measured", ""], rows), ""]
 
