@@ -31,14 +31,15 @@ def run_all_layers(spark: SparkSession, params: PipelineParams) -> dict[str, pip
 
 
 def data_rows(spark: SparkSession, lake: Path, name: str) -> Counter:
-    """A table's rows without audit columns, as a multiset."""
+    """A table's rows without audit columns, doubles to 6 decimals (`rounded`), as a multiset."""
     df = storage.read_table(spark, lake, name)
     columns = sorted(column for column in df.columns if column not in AUDIT_COLUMNS)
-    # Sums of doubles taken in another order differ in their last bits: compare to 6 decimals.
-    return Counter(
-        repr(tuple(round(value, 6) if isinstance(value, float) else value for value in row))
-        for row in df.select(*columns).collect()
-    )
+    return Counter(repr(rounded(row)) for row in df.select(*columns).collect())
+
+
+def rounded(row: tuple) -> tuple:
+    """The row with its doubles to 6 decimals: sums of doubles taken in another order differ in their last bits."""
+    return tuple(round(value, 6) if isinstance(value, float) else value for value in row)
 
 
 def ran_in_one_kernel(run_dir: Path) -> bool:

@@ -29,6 +29,7 @@ import pytest
 import yaml
 from pyspark.sql import SparkSession
 
+from lakehouse_testing import rounded
 from lib import storage
 from lib.notebooks import SERIES
 from lib.pipeline import GOLD_TABLES
@@ -199,18 +200,10 @@ def completed_apps(cluster: Cluster, expected: int, timeout_s: float = 30) -> li
 
 
 def table_rows(spark: SparkSession, lake: Path, name: str, columns: tuple[str, ...] | None = None) -> list[tuple]:
-    """A table's rows without the audit time columns, in a stable order; doubles to 6 decimals.
-
-    Sums of doubles taken in another order differ in their last bits, and the order in which a
-    shuffle hands over partial sums is not fixed.
-    """
+    """A table's rows without the audit time columns, doubles to 6 decimals, in a stable order."""
     df = storage.read_table(spark, lake, name)
     kept = columns or tuple(sorted(column for column in df.columns if column not in AUDIT_TIME_COLUMNS))
-    return sorted(
-        (tuple(round(value, 6) if isinstance(value, float) else value for value in row)
-         for row in df.select(*kept).collect()),
-        key=repr,
-    )
+    return sorted((rounded(row) for row in df.select(*kept).collect()), key=repr)
 
 
 def test_notebooks_on_a_standalone_cluster_write_the_same_tables_as_local(
