@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 PARAMS ?= params/default.yaml
 LAKE ?= lake
 STAMP := $(VENV)/.installed
+LAKEHOUSE_IVY_DIR ?= .cache/ivy
+JARS_MANIFEST := $(LAKEHOUSE_IVY_DIR)/jars/delta-jars.json
 
 .PHONY: setup run test reliability notebooks dashboard lab browser clean docs
 
@@ -12,11 +14,16 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -r requirements.txt
 	$(BIN)/pip install --no-deps -e .
-	$(BIN)/python -m lib.spark --fetch-jars
 	touch $(STAMP)
 
+# Delta's jars for the installed pyspark and delta-spark, fetched again after the environment is
+# rebuilt (requirements.txt changed); fetch-jars compares the manifest's coordinate with the versions.
+$(JARS_MANIFEST): $(STAMP)
+	$(BIN)/python -m lib.spark --fetch-jars
+	touch $(JARS_MANIFEST)
+
 ## setup: virtual environment from requirements.txt, the project, Delta's jars (cached in .cache/)
-setup: $(STAMP)
+setup: $(STAMP) $(JARS_MANIFEST)
 
 ## run: the three notebooks in order on the parameter file (default: the generated 31 days)
 run: setup

@@ -2,15 +2,19 @@
 
 Delta Lake's jars come from Maven Central once (`python -m lib.spark --fetch-jars`, run by the
 set-up) into `.cache/ivy/jars`; every later session loads them from there with `spark.jars`, so
-runs and tests work offline and a cluster's executors receive the same jars.
+runs and tests work offline and a cluster's executors receive the same jars. The folder's manifest
+records which Delta coordinate its jars were resolved for: after pyspark or delta-spark change
+version, the jars of the old one are not loaded, and the set-up resolves the new one's.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import json
 import os
 import sys
+import urllib.parse
 from pathlib import Path
 
 import pyspark
@@ -29,11 +33,42 @@ def delta_maven_coordinate() -> str:
     return f"io.delta:delta-spark_{spark_minor}_2.13:{delta_version}"
 
 
+MANIFEST_NAME = "delta-jars.json"
+
+
+def jars_manifest() -> Path:
+    """The file in the jars folder naming the Delta coordinate and the jars resolved for it."""
+    return JARS_DIR / MANIFEST_NAME
+
+
 def cached_jars() -> list[Path]:
-    """The Delta jars already resolved into the cache, empty if set-up has not fetched them."""
-    if not JARS_DIR.is_dir():
+    """The cached jars to load: Delta's for the installed versions, plus any jar put there by hand.
+
+    Empty when the set-up has not fetched Delta's jars, or fetched them for another coordinate
+    (pyspark or delta-spark changed since), so that no session loads another version's jars.
+    Ivy leaves the jars of earlier resolutions in the folder; those, the jars whose names ivy's
+    cache holds but the manifest does not list, are left out.
+    """
+    try:
+        manifest = json.loads(jars_manifest().read_text())
+    except (OSError, ValueError):
         return []
-    return sorted(JARS_DIR.glob("*.jar"))
+    if not isinstance(manifest, dict) or manifest.get("coordinate") != delta_maven_coordinate():
+        return []
+    delta = {JARS_DIR / name for name in manifest.get("jars", [])}
+    if not delta or not all(jar.is_file() for jar in delta):
+        return []
+    resolved_by_ivy = {f"{jar.parents[2].name}_{jar.name}" for jar in IVY_DIR.glob("cache/*/*/*/*.jar")}
+    added = {jar for jar in JARS_DIR.glob("*.jar") if jar not in delta and jar.name not in resolved_by_ivy}
+    return sorted(delta | added)
+
+
+def jar_settings() -> dict[str, str]:
+    """How a session gets Delta's jars: the cached ones, or else resolved for the installed versions."""
+    jars = cached_jars()
+    if jars:
+        return {"spark.jars": ",".join(str(jar) for jar in jars)}
+    return {"spark.jars.packages": delta_maven_coordinate(), "spark.jars.ivy": str(IVY_DIR)}
 
 
 def build_spark(
@@ -66,13 +101,8 @@ def build_spark(
         # group limit would sort every row once more before the shuffle and remove almost none.
         .config("spark.sql.optimizer.windowGroupLimitThreshold", "-1")
     )
-    jars = cached_jars()
-    if jars:
-        builder = builder.config("spark.jars", ",".join(str(jar) for jar in jars))
-    else:
-        builder = builder.config("spark.jars.packages", delta_maven_coordinate()).config(
-            "spark.jars.ivy", str(IVY_DIR)
-        )
+    for key, value in jar_settings().items():
+        builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
@@ -92,11 +122,23 @@ def jvm_answers(spark: SparkSession) -> bool:
 
 
 def fetch_jars() -> list[Path]:
-    """Resolve Delta's jars from Maven Central into the cache by starting one session."""
+    """Resolve Delta's jars for the installed versions into the cache, unless it has them already.
+
+    One session with `spark.jars.packages` resolves them (from Maven Central, or from ivy's cache
+    for a coordinate resolved before); the jars it then loads are the coordinate's, and the manifest
+    records their names.
+    """
     if not cached_jars():
+        coordinate = delta_maven_coordinate()
         spark = build_spark(master="local[1]", app_name="fetch-delta-jars")
         spark.range(1).count()
+        loaded = spark.sparkContext.getConf().get("spark.jars", "")
         spark.stop()
+        names = sorted(Path(urllib.parse.urlparse(uri).path).name for uri in loaded.split(",") if uri)
+        manifest = jars_manifest()
+        partial = manifest.with_suffix(".tmp")
+        partial.write_text(json.dumps({"coordinate": coordinate, "jars": names}, indent=1) + "\n")
+        partial.replace(manifest)
     jars = cached_jars()
     if not jars:
         raise RuntimeError(
