@@ -7,8 +7,8 @@ and a `pipeline_runs` of the rows finished before the run started, so each layer
 logic (the last succeeded silver or gold run, the versions it read) decides as it did then.
 The run's notebooks are executed there with papermill and the parameters the run recorded (bronze
 on a landing folder of links to the files it ingested), as run `<id>-reproduced`; then every
-table the run wrote is compared, row by row and without the audit columns (doubles to float
-precision), with the original at the version the run wrote, and each layer's ledger row with the
+table the run wrote is compared, row by row and without the audit columns (doubles within a
+relative 1e-9), with the original at the version the run wrote, and each layer's ledger row with the
 original's counts and versions.
 
 Exit code 0 when everything is identical, 1 when something differs, a notebook fails or a landing
