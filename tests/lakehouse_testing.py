@@ -12,7 +12,7 @@ from lib import pipeline, storage
 from lib.config import PipelineParams, load_params
 from lib.notebooks import SERIES, STORED_OUTPUTS_PARAMS
 
-REES46_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "rees46"
+REES46_DIR = Path(__file__).resolve().parents[1] / "data" / "samples" / "rees46"
 AUDIT_COLUMNS = frozenset({"run_id", "ingestion_timestamp", "created_at", "processed_timestamp", "quarantined_at"})
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,9 @@ from pyspark.sql import functions as F
 
 from lakehouse_testing import REES46_DIR, run_all_layers, scratch_params
 from lib import ingest, pipeline, storage
+from lib.config import load_params
 from lib.pipeline import GOLD_TABLES
+from lib.spark import REPO_ROOT
 
 LAKE_TABLES = ("events_raw", "events_cleaned", "events_quarantine", "dq_metrics", *GOLD_TABLES)
 REES46_FILES = ("2019-Oct_head_17434rows.csv", "2019-Nov_head_683rows_noheader.csv")
@@ -29,12 +30,14 @@ def contents(spark: SparkSession, lake: Path, name: str) -> list[tuple]:
 
 @pytest.fixture(scope="module")
 def rees46_lake(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real sample files (CRLF, a cut last line, a file without header) through all layers."""
+    """The real sample files (CRLF, a cut last line, a file without header) through all layers.
+
+    They are read where the repository keeps them, with the parameter file that ships for them.
+    """
     root = tmp_path_factory.mktemp("rees46")
-    (root / "landing").mkdir()
-    for name in REES46_FILES:
-        shutil.copy(REES46_DIR / name, root / "landing" / name)
-    params = scratch_params(root, generate_input=False, run_id="rees46")
+    overrides = {"lake_dir": str(root / "lake"), "run_id": "rees46"}
+    params = load_params(REPO_ROOT / "params" / "rees46_sample.yaml", overrides)
+    assert params.path("landing_dir") == REES46_DIR
     run_all_layers(spark, params)
     return params.path("lake_dir")
 
