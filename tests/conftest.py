@@ -43,7 +43,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for outcome in ("passed", "failed", "error"):
         for report in terminalreporter.stats.get(outcome, []):
             kind = RELIABILITY_FILES.get(Path(report.nodeid.split("::")[0]).name)
-            if kind is None:
+            # A file that failed to import leaves a collection report, which has no test outcome
+            # to count: pytest prints its error itself.
+            if kind is None or not isinstance(report, pytest.TestReport):
                 continue
             counts = tried.setdefault(kind, [0, 0])
             counts[0] += 1
