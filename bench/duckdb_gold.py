@@ -1,6 +1,6 @@
-"""SPEC.md's four gold tables in DuckDB SQL, rebuilt from all of `events_cleaned`.
+"""The four gold tables of docs/definitions.md in DuckDB SQL, rebuilt from all of `events_cleaned`.
 
-A rate of two counts is rounded half up in exact integer arithmetic: the percentage SPEC.md
+A rate of two counts is rounded half up in exact integer arithmetic: the percentage docs/definitions.md
 defines, with no floating-point step that could move a value sitting on .xx5.
 """
 
@@ -12,7 +12,7 @@ import duckdb
 
 GOLD_TABLES = ("customer_metrics", "product_performance", "daily_sales_summary", "conversion_funnel")
 
-# SPEC.md's default thresholds (parameters of the pipeline; its defaults are checked here).
+# The default thresholds of docs/definitions.md (parameters of the pipeline; its defaults are checked here).
 RECENCY_DAYS = (7, 14, 30, 60)
 FREQUENCY_SESSIONS = (20, 10, 5, 2)
 MONETARY = (1000.0, 500.0, 100.0, 0.0)

@@ -1,4 +1,4 @@
-"""SPEC.md's bronze, silver and gold in DuckDB SQL: the single-machine reference.
+"""Bronze, silver and gold of docs/definitions.md in DuckDB SQL: the single-machine reference.
 
 This is what a user would otherwise write with DuckDB on one machine, kept apart from `lib/` (no
 Spark, no shared code) so that it can check the pipeline's numbers and time them:

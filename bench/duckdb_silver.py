@@ -19,7 +19,7 @@ def register(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def failed_rules_sql(max_price: float) -> str:
-    """The list of rules a standardized row fails, in SPEC.md's order (a null condition fails)."""
+    """The list of rules a standardized row fails, in the order docs/definitions.md lists them (a null condition fails)."""
     conditions = {
         "valid_event_time": "event_time IS NOT NULL",
         "valid_event_type": f"event_type IN {EVENT_TYPES!r}",

@@ -191,7 +191,7 @@ def markdown(results: list[dict], context: dict, chart_name: str) -> str:
         "# Benchmarks",
         "",
         f"Written by `{context['command']}` (see `bench/run.py`). The DuckDB reference",
-        "(`bench/duckdb_reference.py`) implements `SPEC.md` again in SQL, reading the files line by line",
+        "(`bench/duckdb_reference.py`) implements `docs/definitions.md` again in SQL, reading the files line by line",
         "with the same rescue rules, and `tests/test_duckdb_reference.py` checks that the pipeline's gold",
         "tables agree with it to the cent.",
         "",

@@ -1,4 +1,4 @@
-"""Silver transforms: standardize, validate, deduplicate, derive (SPEC.md's order of work)."""
+"""Silver transforms: standardize, validate, deduplicate, derive (the order of work in docs/definitions.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Bronze transforms on literal source lines: splitting, header and blank lines, typing and rescue.
 
-Expected values are worked out by hand from SPEC.md ("Bronze events_raw"): values are not cleaned,
+Expected values are worked out by hand from docs/definitions.md (bronze): values are not cleaned,
 a line that does not parse (or has the wrong number of fields) keeps the whole line in
 `_rescued_data`, an empty field is null, and a header maps fields to columns by name.
 """

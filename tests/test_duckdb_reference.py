@@ -1,6 +1,6 @@
 """The Spark pipeline against the DuckDB reference (`bench/duckdb_reference.py`), to the cent.
 
-Both implement SPEC.md, independently. On one generated input that holds every injected fault and
+Both implement docs/definitions.md, independently. On one generated input that holds every injected fault and
 every file format (CRLF, no header, no trailing newline), a day after a gap and a few hand-written
 edge cases (a purchase without a session, ties at a product's latest event and at the top of the
 revenue ranking, a free purchase, a category code with an empty part), the two must agree

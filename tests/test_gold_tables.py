@@ -1,4 +1,4 @@
-"""Gold tables on hand-checkable silver rows: every column of every table (SPEC.md, "Gold").
+"""Gold tables on hand-checkable silver rows: every column of every table (docs/definitions.md, gold).
 
 Each table has its own small input, chosen to sit on the rules' boundaries; the expected rows
 are worked out by hand in the comments.

@@ -1,4 +1,4 @@
-"""Data-quality counts and `dq_metrics` rows on literal inputs (SPEC.md, "Data-quality metrics")."""
+"""Data-quality counts and `dq_metrics` rows on literal inputs (docs/definitions.md, data-quality metrics)."""
 
 from __future__ import annotations
 

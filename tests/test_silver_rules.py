@@ -1,6 +1,6 @@
 """Silver transforms on literal rows: standardize, validate, deduplicate, derive, quarantine.
 
-Expected values are worked out by hand from SPEC.md ("Silver events_cleaned", "events_quarantine").
+Expected values are worked out by hand from docs/definitions.md (silver and the quarantine).
 """
 
 from __future__ import annotations
