@@ -8,12 +8,12 @@ lines of noise; an empty or header-only file has nothing to ingest and is report
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
 from lib import bronze
+from lib.contracts import glob_regex
 
 # How many first bytes of a file tell whether it is text.
 HEAD_BYTES = 8192
@@ -36,28 +36,6 @@ OTHER_DELIMITERS: tuple[str, ...] = (";", "\t", "|")
 
 INGESTED, ALREADY_INGESTED, EMPTY, HEADER_ONLY = "ingested", "already ingested", "empty", "header only"
 REFUSED_BINARY = "refused: binary"
-
-
-def glob_regex(glob: str) -> re.Pattern[str]:
-    """A glob over paths relative to the landing folder as a regex.
-
-    `*` and `?` stay within one folder, `**/` is any number of folders (none included), `[...]` is
-    a character class; the empty glob matches every file.
-    """
-    if glob == "":
-        return re.compile(r".*", re.DOTALL)
-    tokens = re.split(r"(\*\*/|\*\*|\*|\?|\[[^\]]+\])", glob)
-    translated = {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
-    parts = []
-    for token in tokens:
-        if token in translated:
-            parts.append(translated[token])
-        elif len(token) > 2 and token.startswith("[") and token.endswith("]"):
-            body = token[1:-1].replace("\\", "\\\\")
-            parts.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
-        else:
-            parts.append(re.escape(token))
-    return re.compile("".join(parts), re.DOTALL)
 
 
 def matching(relative_paths: Iterable[str], glob: str) -> list[str]:

@@ -1,11 +1,11 @@
 """Data-quality expectations as data: the rules silver applies and the report reads.
 
-Adding a rule is one line in `EXPECTATIONS`; its action (drop, warn, fail) is a parameter.
+Adding a rule is one line in `EXPECTATIONS` (defined in `lib/contracts.py`, without Spark); its
+action (drop, warn, fail) is a parameter.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -13,35 +13,7 @@ from typing import Any
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-ACTIONS = ("drop", "warn", "fail")
-
-
-@dataclasses.dataclass(frozen=True)
-class Expectation:
-    """A named SQL condition that a valid row satisfies; `{max_price}` is filled from parameters."""
-
-    name: str
-    condition: str
-    description: str
-
-
-EXPECTATIONS: tuple[Expectation, ...] = (
-    Expectation("valid_event_time", "event_time IS NOT NULL", "event_time is present and parses"),
-    Expectation(
-        "valid_event_type",
-        "event_type IN ('view', 'cart', 'remove_from_cart', 'purchase')",
-        "event_type is one of view, cart, remove_from_cart, purchase",
-    ),
-    Expectation("valid_product_id", "product_id IS NOT NULL AND product_id > 0", "product_id is a positive id"),
-    Expectation("valid_user_id", "user_id IS NOT NULL AND user_id > 0", "user_id is a positive id"),
-    Expectation(
-        "valid_price",
-        "price IS NOT NULL AND price >= 0 AND price <= {max_price}",
-        "price is between 0 and max_price",
-    ),
-    Expectation("parseable_record", "_rescued_data IS NULL", "every field of the source line parsed"),
-)
-RULE_NAMES: tuple[str, ...] = tuple(rule.name for rule in EXPECTATIONS)
+from lib.contracts import ACTIONS, EXPECTATIONS, RULE_NAMES, Expectation
 
 # Measured and reported, never acted on: the design's "Negative prices" metric, and event times
 # that are valid but implausible (after the run's clock, or before 2000).

@@ -20,7 +20,8 @@ from pathlib import Path
 import pyspark
 from pyspark.sql import SparkSession
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from lib.contracts import REPO_ROOT
+
 IVY_DIR = Path(os.environ.get("LAKEHOUSE_IVY_DIR", REPO_ROOT / ".cache" / "ivy"))
 JARS_DIR = IVY_DIR / "jars"
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
