@@ -29,8 +29,16 @@ from pathlib import Path
 
 import numpy as np
 
+from lib.config import (
+    GENERATOR_LAST_DATE,
+    GENERATOR_MAX_FAULT_RATE,
+    GENERATOR_MIN_DAYS,
+    GENERATOR_MIN_EVENTS_PER_DAY,
+    GENERATOR_MIN_SEED,
+)
 from lib.generator_catalog import (
     EVENT_TYPES,
+    USER_IDS,
     Catalog,
     DayEvents,
     UserPool,
@@ -209,8 +217,11 @@ def _catalog_size(events_per_day: int) -> int:
 
 
 def _user_pool_size(events_per_day: int) -> int:
-    """Users in the pool: three per daily event, the real ratio (5.3 M users, 1.8 M events a day)."""
-    return max(1_000, 3 * events_per_day)
+    """Users in the pool: three per daily event, the real ratio (5.3 M users, 1.8 M events a day).
+
+    At most the ids there are, so that no number of events per day runs out of user ids.
+    """
+    return min(USER_IDS, max(1_000, 3 * events_per_day))
 
 
 def _day_lines(day: date, seed: int, events_per_day: int, fault_rate: float, catalog: Catalog,
@@ -242,12 +253,23 @@ def generate_landing(
     seed: int = 46,
     fault_rate: float = 0.005,
 ) -> GenerationReport:
-    """Write one `YYYY-MM-DD.csv` per day into `landing_dir`, leaving existing files untouched."""
-    if days < 0 or events_per_day < 1 or seed < 0 or not 0 <= fault_rate <= 0.25:
-        raise ValueError("need days >= 0, events_per_day >= 1, seed >= 0 and 0 <= fault_rate <= 0.25")
+    """Write one `YYYY-MM-DD.csv` per day into `landing_dir`, leaving existing files untouched.
+
+    The arguments' bounds are the generator_* parameters' bounds in `lib.config`, so a run whose
+    parameters validated does not fail here.
+    """
+    last_day = start_date.toordinal() + days - 1
+    if (days < GENERATOR_MIN_DAYS or events_per_day < GENERATOR_MIN_EVENTS_PER_DAY or seed < GENERATOR_MIN_SEED
+            or not 0 <= fault_rate <= GENERATOR_MAX_FAULT_RATE or last_day > GENERATOR_LAST_DATE.toordinal()):
+        raise ValueError(
+            f"need days >= {GENERATOR_MIN_DAYS}, events_per_day >= {GENERATOR_MIN_EVENTS_PER_DAY}, "
+            f"seed >= {GENERATOR_MIN_SEED}, 0 <= fault_rate <= {GENERATOR_MAX_FAULT_RATE} "
+            f"and the last day by {GENERATOR_LAST_DATE}"
+        )
     landing = Path(landing_dir)
     landing.mkdir(parents=True, exist_ok=True)
-    files = tuple(landing / f"{start_date + timedelta(days=d):%Y-%m-%d}.csv" for d in range(days))
+    # isoformat, not %Y: it writes a year before 1000 with four digits, as date.fromisoformat reads it back.
+    files = tuple(landing / f"{(start_date + timedelta(days=d)).isoformat()}.csv" for d in range(days))
     missing = [path for path in files if not path.exists()]
     faults, rows = dict.fromkeys(REPORT_KINDS, 0), 0
     if missing:

@@ -65,6 +65,7 @@ NULL_CATEGORY_CODE_SHARE = 0.32  # of event rows (real: 32.2%)
 NULL_BRAND_SHARE = 0.14  # of event rows (real: 13.9%)
 UNCODED_CATEGORY_IDS = 200  # category ids without a code
 ZERO_PRICE_SHARE = 0.001  # the real data has a few price-0 rows
+USER_IDS = 100_000_000  # user ids are 5xxxxxxxx, as in the real data: at most this many users
 POPULARITY_OFFSET = 10.0  # Zipf-like weight 1 / (rank + offset): top product ~1.3% of rows
 
 EVENT_TYPES = ("view", "cart", "remove_from_cart", "purchase")
@@ -183,7 +184,7 @@ def build_catalog(seed: int, n_products: int) -> Catalog:
 def build_user_pool(seed: int, n_users: int) -> UserPool:
     """A seeded pool of user ids 5xxxxxxxx with lognormal activity weights."""
     rng = np.random.default_rng([seed, 0, 1])
-    user_id = 500_000_000 + rng.choice(100_000_000, n_users, replace=False).astype(np.int64)
+    user_id = 500_000_000 + rng.choice(USER_IDS, n_users, replace=False).astype(np.int64)
     activity = rng.lognormal(0.0, 1.3, n_users)
     return UserPool(user_id, np.cumsum(activity / activity.sum()))
 

@@ -35,7 +35,7 @@ from pyspark.sql import functions as F
 
 from lib import ingest, ledger, notebooks, recovery, storage, timetravel
 from lib import landing as landing_files
-from lib.config import ParameterError, PipelineParams, params_from_mapping
+from lib.config import ParameterError, PipelineParams, merge_parameters, params_from_mapping
 from lib.reproduce_check import compare_ledger, compare_tables
 from lib.runner import parse_overrides
 from lib.spark import REPO_ROOT, build_spark
@@ -191,7 +191,8 @@ def notebook_parameters(
     run: Row, overrides: dict[str, Any], scratch_lake: Path, landing: Path, new_run_id: str
 ) -> dict[str, Any]:
     """The run's recorded parameters with the overrides, pointed at the scratch lake, as one notebook takes them."""
-    values = {**_known(json.loads(run["parameters"])), **overrides, "lake_dir": str(scratch_lake), "run_id": new_run_id}
+    recorded = merge_parameters(_known(json.loads(run["parameters"])), overrides)
+    values = {**recorded, "lake_dir": str(scratch_lake), "run_id": new_run_id}
     if run["layer"] == "bronze":
         values |= {"generate_input": False, "landing_dir": str(landing), "landing_glob": ""}
     params_from_mapping(values, source=f"run {run['run_id']} {run['layer']}")

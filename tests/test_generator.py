@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from lib.generator import FAULT_KINDS, HEADER, GenerationReport, generate_landing, main
-from lib.generator_catalog import CATEGORY_CODES
+from lib.config import GENERATOR_MAX_FAULT_RATE, ParameterError, params_from_mapping
+from lib.generator import FAULT_KINDS, HEADER, GenerationReport, _user_pool_size, generate_landing, main
+from lib.generator_catalog import CATEGORY_CODES, USER_IDS
 
 EVENT_TYPES = {"view", "cart", "remove_from_cart", "purchase"}
 KIND_OF_RULE = {"valid_event_time": "null_event_time", "valid_event_type": "invalid_event_type",
@@ -263,6 +264,51 @@ def test_users_return_on_other_days_and_evenings_are_busiest(clean_rows: list[Li
 def test_rejects_a_fault_rate_out_of_range(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="fault_rate"):
         generate_landing(tmp_path, days=1, fault_rate=0.5)
+
+
+# The generator's arguments by parameter name, and parameters at every bound validation accepts.
+ARGUMENT_OF = {"generator_days": "days", "generator_start_date": "start_date",
+               "generator_events_per_day": "events_per_day", "generator_seed": "seed", "generator_fault_rate": "fault_rate"}
+AT_THE_BOUNDS = [
+    {"generator_days": 2, "generator_start_date": "9999-12-30", "generator_events_per_day": 1, "generator_seed": 0,
+     "generator_fault_rate": GENERATOR_MAX_FAULT_RATE},
+    {"generator_days": 2, "generator_start_date": "0999-12-31", "generator_events_per_day": 9, "generator_seed": 0,
+     "generator_fault_rate": GENERATOR_MAX_FAULT_RATE},
+]
+
+
+def generator_arguments(values: dict) -> dict:
+    """generate_landing's keyword arguments for these generator_* parameters, unvalidated."""
+    arguments = {ARGUMENT_OF[name]: value for name, value in values.items()}
+    return arguments | {"start_date": date.fromisoformat(arguments["start_date"])}
+
+
+@pytest.mark.parametrize("values", AT_THE_BOUNDS)
+def test_the_generator_writes_every_value_validation_accepts_at_its_bounds(tmp_path: Path, values: dict) -> None:
+    params = params_from_mapping(values)
+    report = generate_landing(tmp_path, **generator_arguments({name: getattr(params, name) for name in values}))
+    first = date.fromisoformat(values["generator_start_date"])
+    second = date.fromordinal(first.toordinal() + 1)
+    assert [path.name for path in report.files] == [f"{first.isoformat()}.csv", f"{second.isoformat()}.csv"]
+
+
+@pytest.mark.parametrize(("beyond", "named"), [
+    ({"generator_fault_rate": GENERATOR_MAX_FAULT_RATE + 0.01}, "generator_fault_rate"),
+    ({"generator_days": 0}, "generator_days"),
+    ({"generator_days": 3}, "generator_start_date"),  # the third day would be past 9999-12-31
+    ({"generator_events_per_day": 0}, "generator_events_per_day"),
+    ({"generator_seed": -1}, "generator_seed"),
+])
+def test_validation_refuses_what_the_generator_refuses(tmp_path: Path, beyond: dict, named: str) -> None:
+    values = AT_THE_BOUNDS[0] | beyond
+    with pytest.raises(ParameterError, match=f"parameter {named}="):
+        params_from_mapping(values)
+    with pytest.raises(ValueError, match="need days >= 1"):
+        generate_landing(tmp_path, **generator_arguments(values))
+
+
+def test_the_user_pool_never_needs_more_user_ids_than_there_are() -> None:
+    assert (_user_pool_size(20_000), _user_pool_size(USER_IDS)) == (60_000, USER_IDS)
 
 
 def test_command_line_prints_a_short_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
