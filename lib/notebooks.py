@@ -17,6 +17,7 @@ import nbformat
 import papermill
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.utils import run_sync
+from traitlets import default
 
 from lib.config import load_params
 from lib.spark import REPO_ROOT
@@ -29,6 +30,18 @@ STORED_OUTPUTS_PARAMS = REPO_ROOT / "params" / "ci.yaml"
 
 class NotebookFailed(RuntimeError):
     """A notebook of the series raised; the message names the notebook, the cell and the error."""
+
+
+class EncryptedKernelManager(AsyncKernelManager):
+    """A kernel manager that gives each kernel CurveZMQ keys when its kernelspec supports them.
+
+    The kernel then encrypts what it sends over its local TCP sockets, and ipykernel no longer
+    warns, for every notebook, that it is "running over TCP without encryption".
+    """
+
+    @default("transport_encryption")
+    def _transport_encryption_default(self) -> str:
+        return "auto"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +75,7 @@ def execute(
     With `kernel` (see `shared_kernel`), the notebook runs in that kernel and leaves it running.
     """
     started = time.monotonic()
-    engine_options = {} if kernel is None else {"km": kernel}
+    engine_options = {"kernel_manager_class": EncryptedKernelManager} if kernel is None else {"km": kernel}
     try:
         papermill.execute_notebook(
             str(notebook),
@@ -89,7 +102,7 @@ def shared_kernel() -> Iterator[AsyncKernelManager]:
     The notebooks then share one Python process and one Spark session (`build_spark` returns the
     active one), so the JVM starts and warms up once instead of once per notebook.
     """
-    kernel = AsyncKernelManager(kernel_name=KERNEL)
+    kernel = EncryptedKernelManager(kernel_name=KERNEL)
     try:
         yield kernel
     finally:

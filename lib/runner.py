@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 
 import yaml
+from deltalake import DeltaTable
 
-from lib import ledger, notebooks
+from lib import datadocs, ledger, notebooks
 from lib.config import ParameterError, check_paths, load_params, merge_parameters
 from lib.spark import REPO_ROOT
 
@@ -95,7 +96,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"run finished in {time.monotonic() - started:.1f} s; executed notebooks in {output_dir}")
+    lake = load_params(args.params, parse_overrides(args.overrides)).path("lake_dir")
+    if isinstance(lake, Path):
+        print("\n".join(table_lines(lake)))
+        shown = lake.relative_to(REPO_ROOT) if lake.is_relative_to(REPO_ROOT) else lake
+        print(f"dashboard on this lake: make dashboard LAKE={shown}")
     return 0
+
+
+def table_lines(lake: Path) -> list[str]:
+    """One line per table of the lake: its rows and Delta version, read from the Delta log without a JVM."""
+    lines = []
+    for name in datadocs.TABLES:
+        if (lake / name / "_delta_log").is_dir():
+            table = DeltaTable(lake / name)
+            lines.append(f"{name}: {table.count():,} rows, version {table.version()}")
+    return lines
 
 
 if __name__ == "__main__":

@@ -14,10 +14,13 @@ import importlib.metadata
 import json
 import os
 import sys
+import threading
 import urllib.parse
 from pathlib import Path
 
 import pyspark
+from pyspark import SparkConf, SparkContext
+from pyspark.java_gateway import launch_gateway
 from pyspark.sql import SparkSession
 
 from lib.contracts import REPO_ROOT
@@ -82,31 +85,59 @@ def build_spark(
     if master.startswith("local"):
         # A local session listens on loopback only (and says nothing about the host's address).
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    builder = (
-        SparkSession.builder.master(master)
-        .appName(app_name)
-        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
-        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
-        .config("spark.default.parallelism", str(shuffle_partitions))
-        .config("spark.driver.memory", driver_memory)
-        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
+    settings = {
+        "spark.master": master,
+        "spark.app.name": app_name,
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": str(shuffle_partitions),
+        "spark.default.parallelism": str(shuffle_partitions),
+        "spark.driver.memory": driver_memory,
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
         # Delta reads its log with this many tasks; the default of 50 dominates small runs.
-        .config("spark.databricks.delta.snapshotPartitions", "2")
-        .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
-        .config("spark.sql.sources.partitionOverwriteMode", "static")
+        "spark.databricks.delta.snapshotPartitions": "2",
+        "spark.databricks.delta.schema.autoMerge.enabled": "false",
+        "spark.sql.sources.partitionOverwriteMode": "static",
         # Silver keeps the first row of each dedup key, and a key rarely has a second. A partial
         # group limit would sort every row once more before the shuffle and remove almost none.
-        .config("spark.sql.optimizer.windowGroupLimitThreshold", "-1")
-    )
-    for key, value in jar_settings().items():
+        "spark.sql.optimizer.windowGroupLimitThreshold": "-1",
+        **jar_settings(),
+    }
+    if SparkContext._gateway is None and "PYSPARK_GATEWAY_PORT" not in os.environ:
+        _start_jvm(settings)
+    builder = SparkSession.builder
+    for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+# Spark's launcher gives every driver JVM `--add-modules=jdk.incubator.vector`, and Java then prints
+# this line on its standard error at each start; no JVM option turns the line off.
+INCUBATOR_WARNING = b"WARNING: Using incubator modules: jdk.incubator.vector\n"
+
+
+def _start_jvm(settings: dict[str, str]) -> None:
+    """Launch the session's JVM as PySpark would, its standard error passed on without that line."""
+    read_end, write_end = os.pipe()
+    threading.Thread(target=_pass_on_stderr, args=(read_end,), name="jvm-stderr", daemon=True).start()
+    try:
+        gateway = launch_gateway(SparkConf().setAll(settings.items()), popen_kwargs={"stderr": write_end})
+    finally:
+        os.close(write_end)
+    SparkContext._ensure_initialized(gateway=gateway)
+
+
+def _pass_on_stderr(source: int) -> None:
+    """Copy the JVM's standard error to this process's (a notebook's output, in a kernel) line by line."""
+    with os.fdopen(source, "rb") as lines:
+        for line in lines:
+            if line != INCUBATOR_WARNING:
+                os.write(2, line)
 
 
 class SparkStopped(RuntimeError):

@@ -11,8 +11,9 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse_testing import data_rows, ran_in_one_kernel, run_all_layers
-from lib import storage
+from lib import notebooks, storage
 from lib.config import load_params
+from lib.datadocs import TABLES
 from lib.pipeline import GOLD_TABLES
 
 
@@ -82,10 +83,22 @@ def test_successful_run_records_each_notebook(spark: SparkSession, tmp_path: Pat
     silver = runs.filter(F.col("layer") == "silver").first()
     assert gold["versions_read"]["events_cleaned"] == silver["versions_written"]["events_cleaned"]
 
+    lake = tmp_path / "lake"
+    tables = [name for name in TABLES if storage.table_exists(spark, lake, name)]
+    assert {"events_raw", "events_cleaned", "dq_metrics", "pipeline_runs", *GOLD_TABLES} <= set(tables)
+    expected = [f"{name}: {storage.read_table(spark, lake, name).count():,} rows, "
+                f"version {storage.table_version(spark, lake, name)}" for name in tables]
+    dashboard = f"dashboard on this lake: make dashboard LAKE={lake}"
+    assert result.stdout.splitlines()[-len(tables) - 1:] == [*expected, dashboard]
+    # Neither the kernel's warning about its unencrypted sockets nor Java's about its incubator module.
+    assert "without encryption" not in result.stderr and "incubator" not in result.stderr
+    assert not any("incubator" in (run_dir / name).read_text() for name in notebooks.SERIES)
+
 
 def test_one_kernel_runs_the_series_in_one_process_with_the_same_tables(spark: SparkSession, tmp_path: Path) -> None:
     result = run_runner(tmp_path, "--one-kernel", generator_days=2)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "without encryption" not in result.stderr
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert ran_in_one_kernel(run_dir)
 
