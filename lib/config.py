@@ -62,6 +62,7 @@ class PipelineParams:
     spark_master: str = "local[2]"  # a Spark master URL: local[N] or spark://host:7077
     shuffle_partitions: Annotated[int, Field(ge=1)] = 4  # spark.sql.shuffle.partitions; about 2x the cores
     driver_memory: str = "4g"  # spark.driver.memory
+    spark_ui: bool = False  # serve the Spark UI on localhost
     landing_dir: str = "data/landing"  # folder of the CSV files bronze ingests
     landing_glob: str = ""  # which landing files bronze considers, by path under landing_dir; empty: all
     column_aliases: dict[str, SourceColumn] = dataclasses.field(default_factory=dict)  # header name -> source column

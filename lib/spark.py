@@ -80,8 +80,13 @@ def build_spark(
     app_name: str = "local-lakehouse",
     shuffle_partitions: int = 4,
     driver_memory: str = "4g",
+    ui: bool = False,
 ) -> SparkSession:
-    """Return the active Delta-enabled session, creating it with the project's defaults."""
+    """Return the active Delta-enabled session, creating it with the project's defaults.
+
+    With `ui`, a new session serves Spark's web UI (port 4040, or the next free one; on loopback
+    for a local master): for an analyst in JupyterLab. Scheduled runs and tests keep it off.
+    """
     if master.startswith("local"):
         # A local session listens on loopback only (and says nothing about the host's address).
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -95,7 +100,7 @@ def build_spark(
         "spark.default.parallelism": str(shuffle_partitions),
         "spark.driver.memory": driver_memory,
         "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}",
-        "spark.ui.enabled": "false",
+        "spark.ui.enabled": str(ui).lower(),
         "spark.ui.showConsoleProgress": "false",
         # Delta reads its log with this many tasks; the default of 50 dominates small runs.
         "spark.databricks.delta.snapshotPartitions": "2",
