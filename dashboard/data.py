@@ -23,8 +23,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
 from dashboard import metrics
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from lib import paths
 
 CUSTOMERS = "customer_metrics"
 PRODUCTS = "product_performance"
@@ -48,17 +47,19 @@ class TableRef(NamedTuple):
 
 
 def lake_dir(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Path:
-    """The lake folder: `--lake PATH` after `--` on the command line, else `$LAKE_DIR`, else `<repo>/lake`."""
+    """The lake folder: `--lake PATH` after `--` on the command line, else `$LAKE_DIR`, else `lake`.
+
+    A relative path is from the project root, as the pipeline's `lake_dir` is (lib/paths.py), so
+    `--lake lake` shows the lake `python -m lib.runner` wrote, from whichever folder either started.
+    """
     argv = sys.argv[1:] if argv is None else argv
     environ = os.environ if environ is None else environ
     for i, arg in enumerate(argv):
         if arg == "--lake" and i + 1 < len(argv):
-            return Path(argv[i + 1]).expanduser().resolve()
+            return paths.local_path(argv[i + 1])
         if arg.startswith("--lake="):
-            return Path(arg.removeprefix("--lake=")).expanduser().resolve()
-    if environ.get("LAKE_DIR"):
-        return Path(environ["LAKE_DIR"]).expanduser().resolve()
-    return REPO_ROOT / "lake"
+            return paths.local_path(arg.removeprefix("--lake="))
+    return paths.local_path(environ.get("LAKE_DIR") or "lake")
 
 
 def table_ref(lake: Path, name: str) -> TableRef | None:

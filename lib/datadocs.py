@@ -20,7 +20,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
-from lib import quality, storage
+from lib import paths, quality, storage
 from lib.config import load_params
 from lib.schemas import QUARANTINE_HISTORY, column_description
 from lib.spark import REPO_ROOT, build_spark
@@ -251,8 +251,9 @@ def apply_comments(spark: SparkSession, lake_dir: str | Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lib.datadocs", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lake", type=Path, required=True, help="the lake folder to document")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the markdown file")
+    parser.add_argument("--lake", type=paths.resolve, required=True, help=f"the lake folder to document ({paths.RULE})")
+    parser.add_argument("--out", type=paths.local_path, default=DEFAULT_OUT,
+                        help=f"the markdown file (default: docs/data_dictionary.md; {paths.RULE})")
     parser.add_argument("--check", action="store_true", help="compare with --out instead of writing it")
     parser.add_argument("--apply-comments", action="store_true", help="write the descriptions as column comments")
     args = parser.parse_args(argv)

@@ -25,7 +25,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from lib import ledger, pipeline, quality, silver, storage
+from lib import ledger, paths, pipeline, quality, silver, storage
 from lib.config import ParameterError, PipelineParams, load_params
 from lib.runner import parse_overrides
 from lib.schemas import QUARANTINE_COLUMNS, QUARANTINE_HISTORY, conform
@@ -246,7 +246,8 @@ def summary_lines(summary: pipeline.LayerSummary) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lib.replay", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default=str(REPO_ROOT / "params" / "default.yaml"), help="parameter file")
+    parser.add_argument("--params", default=str(REPO_ROOT / "params" / "default.yaml"),
+                        help=f"parameter file ({paths.PARAMS_RULE})")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one parameter, e.g. --set max_price=1000000 (repeatable)")
     parser.add_argument("--no-gold", action="store_true", help="do not update gold after the replay")

@@ -33,12 +33,12 @@ from delta.tables import DeltaTable
 from pyspark.sql import Row, SparkSession
 from pyspark.sql import functions as F
 
-from lib import ingest, ledger, notebooks, recovery, storage, timetravel
+from lib import ingest, ledger, notebooks, paths, recovery, storage, timetravel
 from lib import landing as landing_files
 from lib.config import ParameterError, PipelineParams, merge_parameters, params_from_mapping
 from lib.reproduce_check import compare_ledger, compare_tables
 from lib.runner import parse_overrides
-from lib.spark import REPO_ROOT, build_spark
+from lib.spark import build_spark
 
 LAYERS: tuple[str, ...] = ("bronze", "silver", "gold")
 REPRODUCED_SUFFIX = "-reproduced"
@@ -242,10 +242,12 @@ def reproduce(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lib.reproduce", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lake", default="lake", help="the lake holding the run (relative: from the project root)")
+    parser.add_argument("--lake", default="lake", help=f"the lake holding the run (default: lake; {paths.RULE})")
     parser.add_argument("--run-id", required=True, help="run_id of the run in pipeline_runs")
-    parser.add_argument("--scratch", type=Path, help="folder for the scratch lake, kept (default: a temporary one)")
-    parser.add_argument("--runs-dir", type=Path, default=REPO_ROOT / "runs", help="where executed notebooks go")
+    parser.add_argument("--scratch", type=paths.local_path,
+                        help=f"folder for the scratch lake, kept (default: a temporary one; {paths.RULE})")
+    parser.add_argument("--runs-dir", type=paths.local_path, default="runs",
+                        help=f"where executed notebooks go (default: runs; {paths.RULE})")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="run with this parameter instead of the recorded one (repeatable)")
     parser.add_argument("--layer", dest="layers", action="append", choices=LAYERS,
@@ -258,17 +260,16 @@ def main(argv: list[str] | None = None) -> int:
             raise ReproduceError(
                 f"lake {args.lake} is on object storage: reproduction clones tables by linking files, so it needs a "
                 "local lake (copy the lake to a local folder, e.g. with aws s3 sync, and reproduce from there)", 2)
-        lake = timetravel.local_path(args.lake)
-        lake = lake if lake.is_absolute() else REPO_ROOT / lake
+        lake = paths.local_path(timetravel.local_path(args.lake))
         overrides = parse_overrides(args.overrides)
         params_from_mapping(overrides, source="--set")
         if args.scratch is not None and args.scratch.exists() and any(args.scratch.iterdir()):
             raise ReproduceError(f"scratch folder {args.scratch} is not empty", 2)
         spark = build_spark(app_name="lakehouse-reproduce", shuffle_partitions=2, driver_memory="2g")
-        scratch = args.scratch.resolve() if args.scratch else Path(tempfile.mkdtemp(prefix=f"reproduce-{args.run_id}-"))
+        scratch = args.scratch or Path(tempfile.mkdtemp(prefix=f"reproduce-{args.run_id}-"))
         try:
             identical = reproduce(
-                spark, lake, args.run_id, scratch, args.runs_dir.resolve(), overrides, args.layers, args.one_kernel
+                spark, lake, args.run_id, scratch, args.runs_dir, overrides, args.layers, args.one_kernel
             )
         finally:
             if args.scratch is None:

@@ -76,7 +76,9 @@ def run_series(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lib.runner", description=__doc__)
-    parser.add_argument("--params", type=Path, default=REPO_ROOT / "params" / "default.yaml", help="parameter file")
+    parser.add_argument("--params", type=Path, default=REPO_ROOT / "params" / "default.yaml",
+                        help="parameter file (relative: from the current folder; a relative lake_dir or landing_dir "
+                             "in it is from the project root)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one parameter, e.g. --set generator_days=7 (repeatable)")
     parser.add_argument("--runs-dir", type=Path, default=REPO_ROOT / "runs", help="where executed notebooks go")

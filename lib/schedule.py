@@ -22,7 +22,7 @@ import typing
 from collections.abc import Iterator
 from pathlib import Path
 
-from lib import ledger, notebooks, runner
+from lib import ledger, notebooks, paths, runner
 from lib.config import ParameterError, check_paths, load_params
 from lib.spark import REPO_ROOT
 
@@ -147,13 +147,15 @@ def parse_keep(value: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m lib.schedule", description=__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", type=Path, default=REPO_ROOT / "params" / "default.yaml", help="parameter file")
+    parser.add_argument("--params", type=Path, default=REPO_ROOT / "params" / "default.yaml",
+                        help=f"parameter file ({paths.PARAMS_RULE})")
     parser.add_argument("--date", type=parse_date, help="process only this date's landing files (YYYY-MM-DD)")
     parser.add_argument("--date-glob", default=DEFAULT_DATE_GLOB,
                         help=f"landing_glob for --date, {{date}} replaced by it (default {DEFAULT_DATE_GLOB})")
     parser.add_argument("--keep", type=parse_keep, default=DEFAULT_KEEP,
                         help=f"keep the executed notebooks of the newest N scheduled runs (default {DEFAULT_KEEP})")
-    parser.add_argument("--runs-dir", type=Path, default=REPO_ROOT / "runs", help="where executed notebooks go")
+    parser.add_argument("--runs-dir", type=paths.local_path, default="runs",
+                        help=f"where executed notebooks go (default: runs; {paths.RULE})")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one parameter, e.g. --set generate_input=false (repeatable)")
     parser.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
