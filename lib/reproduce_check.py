@@ -128,7 +128,9 @@ def unmatched_rows(original: DataFrame, reproduced: DataFrame) -> tuple[int, int
         leftover.unpersist()
 
 
-def _ranked_copies(leftover: DataFrame, copies: Column, columns: list[str], alike: WindowSpec, prefix: str) -> DataFrame:
+def _ranked_copies(
+    leftover: DataFrame, copies: Column, columns: list[str], alike: WindowSpec, prefix: str
+) -> DataFrame:
     """One side's leftover rows, each as often as it is left over, numbered within `alike`; columns prefixed."""
     one_per_copy = leftover.filter(copies > 0).withColumn(_COPY, F.explode(F.sequence(F.lit(1), copies)))
     numbered = one_per_copy.select(*columns, F.row_number().over(alike).alias(_RANK))
