@@ -60,5 +60,6 @@ dashboard: setup
 lab: setup
 	$(BIN)/jupyter lab notebooks
 
+## clean: the lakes, generated landing files and executed notebooks (the shipped samples in data/samples stay)
 clean:
-	rm -rf lake lake-ci data runs .pytest_cache
+	rm -rf lake lake-ci lake-rees46 runs .pytest_cache $(filter-out data/samples,$(wildcard data/*))
