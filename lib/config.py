@@ -27,6 +27,7 @@ from pydantic import ConfigDict, Field, ValidationError, ValidationInfo, field_v
 from pydantic.dataclasses import dataclass
 from pydantic_core import ErrorDetails
 
+from lib import paths
 from lib.contracts import ACTIONS, REPO_ROOT, RULE_NAMES, SOURCE_COLUMNS, glob_regex
 
 # What lib.generator accepts; it checks its arguments against these same bounds, so a value
@@ -156,12 +157,8 @@ class PipelineParams:
         return value
 
     def path(self, name: str) -> Path | str:
-        """A path parameter resolved against the project root; a URI (s3a://, abfss://) as given."""
-        value = getattr(self, name)
-        if "://" in value:
-            return value
-        resolved = Path(value).expanduser()
-        return resolved if resolved.is_absolute() else REPO_ROOT / resolved
+        """A path parameter by the project's one rule (`lib.paths.resolve`); a URI (s3a://, abfss://) as given."""
+        return paths.resolve(getattr(self, name))
 
     def as_dict(self) -> dict[str, Any]:
         """Every parameter by name, as the notebooks and the ledger take them."""

@@ -190,9 +190,13 @@ def _known(values: dict[str, Any]) -> dict[str, Any]:
 def notebook_parameters(
     run: Row, overrides: dict[str, Any], scratch_lake: Path, landing: Path, new_run_id: str
 ) -> dict[str, Any]:
-    """The run's recorded parameters with the overrides, pointed at the scratch lake, as one notebook takes them."""
+    """The run's recorded parameters with the overrides, pointed at the scratch lake, as one notebook takes them.
+
+    A parameter the run did not record (it is newer than the run) takes the pipeline's default,
+    as a scheduled run would, not the notebook's own default (`spark_ui` is true there).
+    """
     recorded = merge_parameters(_known(json.loads(run["parameters"])), overrides)
-    values = {**recorded, "lake_dir": str(scratch_lake), "run_id": new_run_id}
+    values = {**PipelineParams().as_dict(), **recorded, "lake_dir": str(scratch_lake), "run_id": new_run_id}
     if run["layer"] == "bronze":
         values |= {"generate_input": False, "landing_dir": str(landing), "landing_glob": ""}
     params_from_mapping(values, source=f"run {run['run_id']} {run['layer']}")
