@@ -56,9 +56,9 @@ docs: setup
 dashboard: setup
 	$(BIN)/streamlit run dashboard/app.py --server.address localhost --server.headless true --browser.gatherUsageStats false -- --lake $(LAKE)
 
-## lab: JupyterLab on the notebooks, with the project's environment
+## lab: JupyterLab on the notebooks, with the project's environment (kernels with CurveZMQ keys)
 lab: setup
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/jupyter lab --KernelManager.transport_encryption=auto notebooks
 
 ## clean: the lakes, generated landing files and executed notebooks (the shipped samples in data/samples stay)
 clean:
