@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 from deltalake import DeltaTable
 
-from lib import datadocs, ledger, notebooks
+from lib import datadocs, ledger, notebooks, paths
 from lib.config import ParameterError, check_paths, load_params, merge_parameters
 from lib.spark import REPO_ROOT
 
@@ -77,11 +77,11 @@ def run_series(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lib.runner", description=__doc__)
     parser.add_argument("--params", type=Path, default=REPO_ROOT / "params" / "default.yaml",
-                        help="parameter file (relative: from the current folder; a relative lake_dir or landing_dir "
-                             "in it is from the project root)")
+                        help=f"parameter file ({paths.PARAMS_RULE})")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one parameter, e.g. --set generator_days=7 (repeatable)")
-    parser.add_argument("--runs-dir", type=Path, default=REPO_ROOT / "runs", help="where executed notebooks go")
+    parser.add_argument("--runs-dir", type=paths.local_path, default="runs",
+                        help=f"where executed notebooks go (default: runs; {paths.RULE})")
     parser.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
     parser.add_argument("--one-kernel", action="store_true",
                         help="run the three notebooks in one kernel: the JVM starts and warms up once")

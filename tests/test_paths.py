@@ -172,6 +172,21 @@ def test_the_runner_checks_the_folders_of_its_params_from_the_project_root(
     assert f"folder {ROOT / from_root(tmp_path / 'landing')} does not exist" in err, err
 
 
+def test_the_runner_takes_its_runs_dir_from_the_project_root(
+    tmp_path: Path, elsewhere: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_params(elsewhere, tmp_path)
+    got: dict[str, Any] = {}
+
+    def recorded(params_file: Path, overrides: dict, runs_dir: Path, *rest: object) -> Path:
+        got.update(runs_dir=runs_dir)
+        return runs_dir / "r"
+
+    monkeypatch.setattr(runner, "run_series", recorded)
+    assert runner.main(["--params", "params.yaml", "--runs-dir", from_root(tmp_path / "runs")]) == 0
+    assert same_place(got["runs_dir"], tmp_path / "runs")
+
+
 @pytest.mark.parametrize("module", [datadocs, replay, reproduce, runner, schedule])
 def test_every_command_says_the_rule_in_its_help(module: Any, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
