@@ -52,7 +52,7 @@ docs: setup
 		--set lake_dir=.cache/docs/lake --set landing_dir=.cache/docs/landing
 	$(BIN)/python -m lib.datadocs --lake .cache/docs/lake --out docs/data_dictionary.md
 
-## dashboard: the Streamlit app on http://localhost:8501, reading LAKE
+## dashboard: the Streamlit app on http://localhost:8501, reading LAKE (relative: from the project root)
 dashboard: setup
 	$(BIN)/streamlit run dashboard/app.py --server.address localhost --server.headless true --browser.gatherUsageStats false -- --lake $(LAKE)
 

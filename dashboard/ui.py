@@ -39,7 +39,8 @@ def show_missing_lake(lake: Path, missing: list[str]) -> None:
     st.code(BUILD_COMMAND, language="bash")
     st.caption(
         "Then interact with the page (or refresh): the dashboard picks up each new pipeline run "
-        "without a restart. To read another lake, start it with `-- --lake PATH` or set `LAKE_DIR`."
+        "without a restart. To read another lake, start it with `-- --lake PATH` or set `LAKE_DIR` "
+        "(a relative path is from the project root)."
     )
 
 
