@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 
 import pytest
 from pyspark.sql import Row
@@ -346,25 +346,15 @@ def set_flags(pairs: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("pairs", OVERRIDE_FORMS)
-def test_the_runner_passes_the_silver_notebook_the_merged_actions(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pairs: list[str]
-) -> None:
-    executed = NotebooksExecuted()
-    monkeypatch.setattr(notebooks, "execute", executed)
-    argv = ["--params", str(non_default_file(tmp_path)), "--runs-dir", str(tmp_path / "runs"), *set_flags(pairs)]
-    assert runner.main(argv) == 0
-    assert executed.parameters["02_silver.ipynb"]["rule_actions"] == MERGED_ACTIONS
-
-
-@pytest.mark.parametrize("pairs", OVERRIDE_FORMS)
-def test_the_scheduled_command_passes_the_merged_actions(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pairs: list[str]
+@pytest.mark.parametrize("command", [runner, schedule], ids=["runner", "schedule"])
+def test_the_commands_pass_the_silver_notebook_the_merged_actions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pairs: list[str], command: ModuleType
 ) -> None:
     executed = NotebooksExecuted()
     monkeypatch.setattr(notebooks, "execute", executed)
     argv = ["--params", str(non_default_file(tmp_path)), "--runs-dir", str(tmp_path / "runs"), "--no-progress",
             *set_flags(pairs)]
-    assert schedule.main(argv) == 0
+    assert command.main(argv) == 0
     assert executed.parameters["02_silver.ipynb"]["rule_actions"] == MERGED_ACTIONS
 
 
