@@ -244,7 +244,7 @@ def breakdown(frame: pd.DataFrame, label: str, title: str) -> go.Figure:
 
 
 def quality_scores(runs: pd.DataFrame, target: float) -> go.Figure:
-    """Quality score per run against the design's target."""
+    """Quality score per run against its target."""
     labels = _run_labels(runs)
     fig = go.Figure(go.Scatter(
         x=labels, y=runs["score"], mode="lines+markers+text", name="Quality score",

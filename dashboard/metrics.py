@@ -12,16 +12,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-QUALITY_TARGET_PCT = 99.0  # the design: overall quality score > 99%
-
-# The design's "Quality Metrics" table: metric, dq_metrics rule, target (failed % unless noted).
-DESIGN_QUALITY_METRICS = (
-    ("Null event_time", "valid_event_time", "0%"),
-    ("Invalid event_type", "valid_event_type", "0%"),
-    ("Negative prices", "negative_price", "0%"),
-    ("Duplicate rate", "duplicate_rate", "0%"),
-    ("Overall quality score", "quality_score", "> 99%"),
-)
+from lib.contracts import QUALITY_METRICS, QUALITY_SCORE_TARGET_PCT
 
 FUNNEL_STEPS = ("sessions_with_view", "sessions_with_cart", "sessions_with_purchase")
 
@@ -147,19 +138,19 @@ def quality_by_run(dq: pd.DataFrame) -> pd.DataFrame:
     scores = dq[dq["rule"] == "quality_score"]
     runs = scores.groupby("run_id", as_index=False).agg(measured_at=("measured_at", "max"), score=("value", "last"))
     runs = runs.sort_values(["measured_at", "run_id"]).reset_index(drop=True)
-    runs["meets_target"] = runs["score"] > QUALITY_TARGET_PCT
+    runs["meets_target"] = runs["score"] > QUALITY_SCORE_TARGET_PCT
     return runs
 
 
 def design_quality_table(dq: pd.DataFrame, run_id: str) -> pd.DataFrame:
-    """The design's Quality Metrics table (metric, target, actual %) for one run."""
+    """The quality metrics of `lib.contracts` (metric, target, actual %) for one run."""
     silver = layer_rows(dq, "silver")
     run = silver[silver["run_id"] == run_id].set_index("rule")
     rows = []
-    for metric, rule, target in DESIGN_QUALITY_METRICS:
+    for metric, rule, target in QUALITY_METRICS:
         actual = float(run.at[rule, "value"]) if rule in run.index else None
         if rule == "quality_score":
-            meets = None if actual is None else actual > QUALITY_TARGET_PCT
+            meets = None if actual is None else actual > QUALITY_SCORE_TARGET_PCT
         else:
             meets = None if actual is None else actual == 0
         rows.append({"metric": metric, "rule": rule, "target": target, "actual_pct": actual, "meets_target": meets})

@@ -58,6 +58,18 @@ EXPECTATIONS: tuple[Expectation, ...] = (
 )
 RULE_NAMES: tuple[str, ...] = tuple(rule.name for rule in EXPECTATIONS)
 
+# A run's quality score (rows passing every rule / rows evaluated, in percent) must exceed this.
+QUALITY_SCORE_TARGET_PCT = 99.0
+# The quality metrics a run is judged by: metric, the dq_metrics rule it is read from, target
+# (the failed share of rows, but for the score itself).
+QUALITY_METRICS: tuple[tuple[str, str, str], ...] = (
+    ("Null event_time", "valid_event_time", "0%"),
+    ("Invalid event_type", "valid_event_type", "0%"),
+    ("Negative prices", "negative_price", "0%"),
+    ("Duplicate rate", "duplicate_rate", "0%"),
+    ("Overall quality score", "quality_score", f"> {QUALITY_SCORE_TARGET_PCT:g}%"),
+)
+
 
 def glob_regex(glob: str) -> re.Pattern[str]:
     """A glob over paths relative to the landing folder as a regex.

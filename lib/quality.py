@@ -13,9 +13,9 @@ from typing import Any
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from lib.contracts import ACTIONS, EXPECTATIONS, RULE_NAMES, Expectation
+from lib.contracts import ACTIONS, EXPECTATIONS, QUALITY_METRICS, QUALITY_SCORE_TARGET_PCT, RULE_NAMES, Expectation
 
-# Measured and reported, never acted on: the design's "Negative prices" metric, and event times
+# Measured and reported, never acted on: the "Negative prices" quality metric, and event times
 # that are valid but implausible (after the run's clock, or before 2000).
 MONITORS: dict[str, str] = {
     "negative_price": "price < 0",
@@ -37,15 +37,6 @@ BRONZE_MONITORS: dict[str, str] = {
     "lines_rescued": "bronze rows kept in _rescued_data",
     "lines_not_utf8": "bronze rows whose line was not UTF-8 (rescued)",
 }
-
-# The design's "Quality Metrics" table: metric, the dq_metrics rule it is read from, target.
-DESIGN_METRICS: tuple[tuple[str, str, str], ...] = (
-    ("Null event_time", "valid_event_time", "0%"),
-    ("Invalid event_type", "valid_event_type", "0%"),
-    ("Negative prices", "negative_price", "0%"),
-    ("Duplicate rate", "duplicate_rate", "0%"),
-    ("Overall quality score", "quality_score", "> 99%"),
-)
 
 
 def failed_flag(name: str) -> str:
@@ -139,15 +130,15 @@ def _metric(rule: str, action: str, evaluated: int, failed: int) -> dict[str, ob
 
 
 def design_quality_table(dq_metrics: DataFrame, run_id: str) -> DataFrame:
-    """The design's Quality Metrics table (metric, target, actual, met) for one run."""
+    """The quality metrics of `lib.contracts` (metric, target, actual, met) for one run."""
     spark = dq_metrics.sparkSession
     targets = spark.createDataFrame(
-        [(position, metric, rule, target) for position, (metric, rule, target) in enumerate(DESIGN_METRICS)],
+        [(position, metric, rule, target) for position, (metric, rule, target) in enumerate(QUALITY_METRICS)],
         "position INT, metric STRING, rule STRING, target STRING",
     )
     actual = dq_metrics.filter(F.col("run_id") == run_id).select("rule", "value")
     is_score = F.col("rule") == "quality_score"
-    met = F.when(is_score, F.col("value") > 99).otherwise(F.col("value") == 0)
+    met = F.when(is_score, F.col("value") > QUALITY_SCORE_TARGET_PCT).otherwise(F.col("value") == 0)
     return (
         targets.join(actual, on="rule", how="left")
         .withColumn("met", met)

@@ -70,7 +70,7 @@ def rule_results(spark: SparkSession, lake: Path, run_id: str, layer: str = "sil
 
 
 def quality_metrics(spark: SparkSession, lake: Path, run_id: str) -> pd.DataFrame:
-    """The design's Quality Metrics table for the run: metric, target, actual, met."""
+    """The quality metrics for the run: metric, target, actual, met."""
     return quality.design_quality_table(storage.read_table(spark, lake, "dq_metrics"), run_id).toPandas()
 
 

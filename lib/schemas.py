@@ -22,7 +22,7 @@ SOURCE_TYPES = T.StructType(
     ]
 )
 
-# Bronze: the source columns, the design's audit columns, then lineage. Columns a source file
+# Bronze: the source columns, the audit columns, then lineage. Columns a source file
 # has beyond these are appended as strings (schema evolution).
 EVENTS_RAW = T.StructType(
     SOURCE_TYPES.fields

@@ -17,17 +17,17 @@ latest = scores.iloc[-1]
 
 kpis = st.columns(3)
 kpis[0].metric("Latest quality score", ui.pct(latest["score"]),
-               ui.signed_pp(latest["score"] - metrics.QUALITY_TARGET_PCT), border=True,
+               ui.signed_pp(latest["score"] - metrics.QUALITY_SCORE_TARGET_PCT), border=True,
                delta_description="vs target", help=f"Run {latest['run_id']}: rows passing every rule ÷ rows checked.")
 kpis[1].metric("Runs meeting the target", f"{int(scores['meets_target'].sum())} of {len(scores)}", border=True,
-               help=f"Quality score > {metrics.QUALITY_TARGET_PCT:g}%.")
+               help=f"Quality score > {metrics.QUALITY_SCORE_TARGET_PCT:g}%.")
 kpis[2].metric("Rows checked in the latest run",
                ui.count(dq.loc[(dq["run_id"] == latest["run_id"]) & (dq["rule"] == "quality_score"),
                                "evaluated"].max()), border=True)
 
-st.plotly_chart(charts.quality_scores(scores, metrics.QUALITY_TARGET_PCT), key="dq_scores")
+st.plotly_chart(charts.quality_scores(scores, metrics.QUALITY_SCORE_TARGET_PCT), key="dq_scores")
 
-st.subheader("The design's quality metrics, latest run")
+st.subheader("Quality metrics against their targets, latest run")
 ui.show_table(
     metrics.design_quality_table(dq, latest["run_id"]), "quality_metrics.csv", key="dq_design_download",
     column_config={"actual_pct": st.column_config.NumberColumn("Actual %", format="%.4f"),

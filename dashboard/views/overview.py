@@ -78,7 +78,7 @@ if scores is not None and len(scores):
     score_delta = ui.signed_pp(latest["score"] - scores.iloc[-2]["score"]) if len(scores) > 1 else None
     row2[3].metric("Latest quality score", ui.pct(latest["score"]), score_delta, border=True,
                    help=f"Rows passing every rule in the last run ({latest['run_id']}); "
-                        f"target > {metrics.QUALITY_TARGET_PCT:g}%. Change vs the run before.")
+                        f"target > {metrics.QUALITY_SCORE_TARGET_PCT:g}%. Change vs the run before.")
 else:
     row2[3].metric("Latest quality score", "—", border=True, help="No `dq_metrics` table yet.")
 

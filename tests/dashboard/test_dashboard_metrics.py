@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date
 
 import pandas as pd
 import pytest
 
 from dashboard import metrics
+from lib.contracts import REPO_ROOT
 
 
 def test_funnel_rates_over_rows_come_from_summed_counts_not_averaged_rates() -> None:
@@ -84,3 +87,20 @@ def test_tier_chart_labels_shorten_large_numbers_without_changing_them() -> None
     products, revenue = charts.tier_summary(tiers).data
     assert list(products.text) == ["5,675", "69.2k"]
     assert list(revenue.text) == ["14.06M", "999"]
+
+
+def test_the_quality_metrics_and_target_are_the_registry_s() -> None:
+    from lib import contracts
+
+    assert metrics.QUALITY_METRICS is contracts.QUALITY_METRICS
+    assert metrics.QUALITY_SCORE_TARGET_PCT == contracts.QUALITY_SCORE_TARGET_PCT
+    assert {rule for _, rule, _ in metrics.QUALITY_METRICS} >= {"valid_event_time", "valid_event_type"}
+    assert set(contracts.RULE_NAMES) >= {rule for _, rule, _ in metrics.QUALITY_METRICS if rule.startswith("valid_")}
+
+
+def test_the_dashboard_imports_no_pyspark() -> None:
+    """The dashboard reads Delta with deltalake; the registry it imports must not bring Spark in."""
+    code = ("import sys, dashboard.metrics, dashboard.data, dashboard.charts; "
+            "print(sorted(name for name in sys.modules if name.split('.')[0] == 'pyspark'))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
