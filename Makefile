@@ -58,7 +58,7 @@ dashboard: setup
 
 ## lab: JupyterLab on the notebooks, with the project's environment (kernels with CurveZMQ keys)
 lab: setup
-	$(BIN)/jupyter lab --KernelManager.transport_encryption=auto notebooks
+	$(BIN)/jupyter lab notebooks --KernelManager.transport_encryption=auto
 
 ## clean: the lakes, generated landing files and executed notebooks (the shipped samples in data/samples stay)
 clean:

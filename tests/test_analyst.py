@@ -46,6 +46,8 @@ def lab_command() -> list[str]:
 def test_make_lab_opens_the_notebooks_with_the_project_kernel(tmp_path: Path) -> None:
     jupyter, *arguments = lab_command()
     assert arguments[:2] == ["lab", "notebooks"]
+    # Kernels with CurveZMQ keys: no "running over TCP without encryption" warning for each one.
+    assert "--KernelManager.transport_encryption=auto" in arguments
     kernel_name = nbformat.read(notebooks.NOTEBOOK_DIR / notebooks.SERIES[0], as_version=4).metadata.kernelspec.name
     specs = subprocess.run([jupyter, "kernelspec", "list", "--json"], cwd=REPO_ROOT, capture_output=True,
                            text=True, check=True)
