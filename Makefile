@@ -19,7 +19,7 @@ $(STAMP): requirements.txt pyproject.toml
 # Delta's jars for the installed pyspark and delta-spark, fetched again after the environment is
 # rebuilt (requirements.txt changed); fetch-jars compares the manifest's coordinate with the versions.
 $(JARS_MANIFEST): $(STAMP)
-	$(BIN)/python -m lib.spark --fetch-jars
+	$(BIN)/python -m lib.lake.session --fetch-jars
 	touch $(JARS_MANIFEST)
 
 ## setup: virtual environment from requirements.txt, the project, Delta's jars (cached in .cache/)
@@ -27,7 +27,7 @@ setup: $(STAMP) $(JARS_MANIFEST)
 
 ## run: the three notebooks in order on the parameter file (default: the generated 31 days)
 run: setup
-	$(BIN)/python -m lib.runner --params $(PARAMS)
+	$(BIN)/python -m lib.orchestration.runner --params $(PARAMS)
 
 ## browser: Debian's headless Chromium for the dashboard's browser test
 browser:
@@ -39,18 +39,18 @@ test: setup browser
 
 ## reliability: the reliability suite with every kill point (longer than its part in make test)
 reliability: setup
-	LAKEHOUSE_RELIABILITY_LONG=1 $(BIN)/python -m pytest tests/test_reliability.py tests/test_bad_input.py tests/test_gold_incremental.py
+	LAKEHOUSE_RELIABILITY_LONG=1 $(BIN)/python -m pytest tests/lake/test_reliability.py tests/layers/test_bad_input.py tests/layers/test_gold_incremental.py
 
 ## notebooks: refresh the outputs stored in notebooks/ from params/ci.yaml
 notebooks: setup
-	$(BIN)/python -m lib.notebooks --refresh
+	$(BIN)/python -m lib.orchestration.notebooks --refresh
 
 ## docs: regenerate docs/data_dictionary.md from a lake built on params/ci.yaml (in .cache/docs/)
 docs: setup
 	rm -rf .cache/docs
-	$(BIN)/python -m lib.runner --params params/ci.yaml --no-progress --runs-dir .cache/docs/runs \
+	$(BIN)/python -m lib.orchestration.runner --params params/ci.yaml --no-progress --runs-dir .cache/docs/runs \
 		--set lake_dir=.cache/docs/lake --set landing_dir=.cache/docs/landing
-	$(BIN)/python -m lib.datadocs --lake .cache/docs/lake --out docs/data_dictionary.md
+	$(BIN)/python -m lib.ops.datadocs --lake .cache/docs/lake --out docs/data_dictionary.md
 
 ## dashboard: the Streamlit app on http://localhost:8501, reading LAKE (relative: from the project root)
 dashboard: setup

@@ -91,7 +91,7 @@ def runner_section(results: list[dict]) -> list[str]:
     return [
         "## End to end through the notebooks",
         "",
-        "`python -m lib.runner` as `make run` runs it, without generating input: papermill executes the",
+        "`python -m lib.orchestration.runner` as `make run` runs it, without generating input: papermill executes the",
         "three notebooks in turn, each in its own kernel with its own JVM, and keeps the executed notebooks.",
         "With `--one-kernel` the three run in one kernel, so the JVM starts and warms up once.",
         "",
@@ -192,7 +192,7 @@ def markdown(results: list[dict], context: dict, chart_name: str) -> str:
         "",
         f"Written by `{context['command']}` (see `bench/run.py`). The DuckDB reference",
         "(`bench/duckdb_reference.py`) implements `docs/definitions.md` again in SQL, reading the files line by line",
-        "with the same rescue rules, and `tests/test_duckdb_reference.py` checks that the pipeline's gold",
+        "with the same rescue rules, and `tests/bench/test_duckdb_reference.py` checks that the pipeline's gold",
         "tables agree with it to the cent.",
         "",
         f"![Seconds per layer]({chart_name})",

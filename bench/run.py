@@ -4,7 +4,7 @@
 
 For each size: generate 31 days of REES46-shaped input (rows / 31 events a day) with the project's
 generator; run the three layers in one process on one Spark session, the DuckDB reference on the
-same files, and the notebook series through `python -m lib.runner`; then add a 32nd day and time
+same files, and the notebook series through `python -m lib.orchestration.runner`; then add a 32nd day and time
 the incremental run of the three layers against a rebuild of all 32 days into a fresh lake; then
 time each dashboard page on the resulting lake. Every step runs in its own process, with its peak
 memory sampled. Writes a markdown report and a PNG chart. A benchmark, not a test: the figures
@@ -23,9 +23,9 @@ from pathlib import Path
 
 from bench import report
 from bench.measure import Measured, load_average, machine, measure
-from lib.config import load_params
-from lib.generator import generate_landing
-from lib.spark import REPO_ROOT
+from lib.contracts.params import load_params
+from lib.contracts.paths import REPO_ROOT
+from lib.synthetic.generator import generate_landing
 
 BENCH_PAGES = REPO_ROOT / "tests" / "dashboard" / "bench_pages.py"
 
@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--params", type=Path, default=REPO_ROOT / "params" / "default.yaml",
                         help="pipeline parameters (Spark master, partitions, memory, generator seed and faults)")
     parser.add_argument("--dashboard-runs", type=int, default=3, help="warm reruns per dashboard page")
-    parser.add_argument("--skip-runner", action="store_true", help="skip the run through python -m lib.runner")
+    parser.add_argument("--skip-runner", action="store_true", help="skip the run through python -m lib.orchestration.runner")
     parser.add_argument("--skip-incremental", action="store_true", help="skip the new day and the rebuild")
     parser.add_argument("--skip-dashboard", action="store_true", help="skip the dashboard pages")
     parser.add_argument("--from-results", type=Path, metavar="JSON",
@@ -73,7 +73,7 @@ def worker(step: str, landing: Path, folder: Path, params: Path, log: Path) -> d
 def runner(landing: Path, lake: Path, runs_dir: Path, params: Path, log: Path, one_kernel: bool = False) -> dict:
     """The notebook series end to end, as `make run` runs it (three kernels, three JVMs), or in one kernel."""
     overrides = {"lake_dir": lake, "landing_dir": landing, "generate_input": "false"}
-    command = [sys.executable, "-m", "lib.runner", "--params", str(params), "--runs-dir", str(runs_dir), "--no-progress"]
+    command = [sys.executable, "-m", "lib.orchestration.runner", "--params", str(params), "--runs-dir", str(runs_dir), "--no-progress"]
     if one_kernel:
         command.append("--one-kernel")
     for key, value in overrides.items():
@@ -122,7 +122,7 @@ def bench_size(rows: int, args: argparse.Namespace) -> dict:
         result["runner"] = runner(landing, folder / "lake-runner", folder / "runs", args.params, logs / "runner.log")
         result["runner_one_kernel"] = runner(landing, folder / "lake-runner-one-kernel", folder / "runs", args.params,
                                              logs / "runner-one-kernel.log", one_kernel=True)
-        say(f"  python -m lib.runner: {result['runner']['process_seconds']:.1f} s; "
+        say(f"  python -m lib.orchestration.runner: {result['runner']['process_seconds']:.1f} s; "
             f"--one-kernel: {result['runner_one_kernel']['process_seconds']:.1f} s")
     if not args.skip_incremental:
         generate_landing(landing, days=args.days + 1, **shape)

@@ -13,16 +13,16 @@ import time
 from pathlib import Path
 
 from bench.measure import print_result
-from lib.spark import REPO_ROOT
+from lib.contracts.paths import REPO_ROOT
 
 DEFAULT_PARAMS = REPO_ROOT / "params" / "default.yaml"
 
 
 def run_pipeline(landing: Path, lake: Path, params_file: Path) -> dict:
     """The three layers in one process on one Spark session, as the notebooks call them."""
-    from lib import pipeline
-    from lib.config import load_params
-    from lib.spark import build_spark
+    from lib import layers
+    from lib.contracts.params import load_params
+    from lib.lake.session import build_spark
 
     params = load_params(params_file, {"lake_dir": str(lake), "landing_dir": str(landing), "generate_input": False})
     started = time.perf_counter()
@@ -30,7 +30,7 @@ def run_pipeline(landing: Path, lake: Path, params_file: Path) -> dict:
                         driver_memory=params.driver_memory)
     seconds = {"spark_start": time.perf_counter() - started}
     summaries = {}
-    for layer, run in (("bronze", pipeline.run_bronze), ("silver", pipeline.run_silver), ("gold", pipeline.run_gold)):
+    for layer, run in (("bronze", layers.run_bronze), ("silver", layers.run_silver), ("gold", layers.run_gold)):
         started = time.perf_counter()
         summaries[layer] = run(spark, params)
         seconds[layer] = time.perf_counter() - started
@@ -49,7 +49,7 @@ def run_pipeline(landing: Path, lake: Path, params_file: Path) -> dict:
 def run_reference_worker(landing: Path, work: Path, params_file: Path) -> dict:
     """The DuckDB reference on the same landing files, with the same max_price."""
     from bench.duckdb_reference import run_reference
-    from lib.config import load_params
+    from lib.contracts.params import load_params
 
     params = load_params(params_file)
     reference = run_reference(landing, work, max_price=params.max_price)

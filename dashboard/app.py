@@ -1,6 +1,6 @@
 """Lakehouse dashboard: `streamlit run dashboard/app.py -- --lake PATH` (default `$LAKE_DIR`, else `lake`).
 
-A relative PATH is from the project root, wherever the app is started (lib/paths.py).
+A relative PATH is from the project root, wherever the app is started (lib/contracts/paths.py).
 
 The entry file only routes: it declares the pages, draws the shared filters a page uses, and
 runs the page. Everything it reads is read-only and cached per Delta table version.

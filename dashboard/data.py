@@ -23,7 +23,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
 from dashboard import metrics
-from lib import paths
+from lib.contracts import paths
 
 CUSTOMERS = "customer_metrics"
 PRODUCTS = "product_performance"
@@ -49,8 +49,8 @@ class TableRef(NamedTuple):
 def lake_dir(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Path:
     """The lake folder: `--lake PATH` after `--` on the command line, else `$LAKE_DIR`, else `lake`.
 
-    A relative path is from the project root, as the pipeline's `lake_dir` is (lib/paths.py), so
-    `--lake lake` shows the lake `python -m lib.runner` wrote, from whichever folder either started.
+    A relative path is from the project root, as the pipeline's `lake_dir` is (lib/contracts/paths.py), so
+    `--lake lake` shows the lake `python -m lib.orchestration.runner` wrote, from whichever folder either started.
     """
     argv = sys.argv[1:] if argv is None else argv
     environ = os.environ if environ is None else environ

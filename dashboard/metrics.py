@@ -12,7 +12,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from lib.contracts import QUALITY_METRICS, QUALITY_SCORE_TARGET_PCT
+from lib.contracts.rules import QUALITY_METRICS, QUALITY_SCORE_TARGET_PCT
 
 FUNNEL_STEPS = ("sessions_with_view", "sessions_with_cart", "sessions_with_purchase")
 
@@ -143,7 +143,7 @@ def quality_by_run(dq: pd.DataFrame) -> pd.DataFrame:
 
 
 def design_quality_table(dq: pd.DataFrame, run_id: str) -> pd.DataFrame:
-    """The quality metrics of `lib.contracts` (metric, target, actual %) for one run."""
+    """The quality metrics of `lib.contracts.rules` (metric, target, actual %) for one run."""
     silver = layer_rows(dq, "silver")
     run = silver[silver["run_id"] == run_id].set_index("rule")
     rows = []

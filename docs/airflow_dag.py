@@ -14,7 +14,7 @@ Two DAGs, the same work; Airflow creates them paused: unpause one.
 - `lakehouse_notebooks`: one PapermillOperator task per notebook, each given the parameters of
   the parameter file that its `parameters` cell declares, plus the day's `landing_glob` and a
   run id shared by the three; the executed notebooks go to `runs/<date>/<run_id>/`.
-- `lakehouse_scheduled_command`: one BashOperator task calling `python -m lib.schedule`, which
+- `lakehouse_scheduled_command`: one BashOperator task calling `python -m lib.orchestration.schedule`, which
   does the same and also prunes old run folders; a failure's one-line reason is the task's error.
 """
 
@@ -52,7 +52,7 @@ DEFAULT_ARGS = {"retries": 1, "retry_delay": dt.timedelta(minutes=10)}
 
 
 def notebook_parameters(notebook: Path, values: dict[str, object]) -> dict[str, object]:
-    """The parameters of the run that the notebook's `parameters` cell declares (as lib.runner passes)."""
+    """The parameters of the run that the notebook's `parameters` cell declares (as lib.orchestration.runner passes)."""
     declared = papermill.inspect_notebook(str(notebook))
     return {name: value for name, value in values.items() if name in declared}
 
@@ -100,7 +100,7 @@ with DAG(
     BashOperator(
         task_id="scheduled_run",
         bash_command=(
-            f"cd '{PROJECT}' && .venv/bin/python -m lib.schedule --params '{PARAMS_FILE}' --date {DATE} "
+            f"cd '{PROJECT}' && .venv/bin/python -m lib.orchestration.schedule --params '{PARAMS_FILE}' --date {DATE} "
             f"--keep {KEEP_RUNS} --runs-dir '{RUNS_DIR}' --set generate_input=false --no-progress"
         ),
     )

@@ -8,7 +8,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from lakehouse_testing import run_all_layers, scratch_params
-from lib.spark import build_spark
+from lib.lake.session import build_spark
 
 
 @pytest.fixture(scope="session")

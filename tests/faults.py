@@ -20,14 +20,14 @@ from urllib.parse import unquote
 
 import psutil
 
-from lib.config import PipelineParams
+from lib.contracts.params import PipelineParams
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CHILD_SCRIPT = """
 import json, sys
-from lib import pipeline
-from lib.config import params_from_mapping
-from lib.spark import build_spark
+from lib import layers
+from lib.contracts.params import params_from_mapping
+from lib.lake.session import build_spark
 params = params_from_mapping(json.loads(sys.argv[1]))
 spark = build_spark(params.spark_master, "lakehouse-fault", params.shuffle_partitions, "1g")
 for layer in sys.argv[2].split(","):

@@ -8,9 +8,10 @@ from pathlib import Path
 import nbformat
 from pyspark.sql import SparkSession
 
-from lib import pipeline, storage
-from lib.config import PipelineParams, load_params
-from lib.notebooks import SERIES, STORED_OUTPUTS_PARAMS
+from lib import layers
+from lib.contracts.params import PipelineParams, load_params
+from lib.lake import storage
+from lib.orchestration.notebooks import SERIES, STORED_OUTPUTS_PARAMS
 
 REES46_DIR = Path(__file__).resolve().parents[1] / "data" / "samples" / "rees46"
 AUDIT_COLUMNS = frozenset({"run_id", "ingestion_timestamp", "created_at", "processed_timestamp", "quarantined_at"})
@@ -22,11 +23,11 @@ def scratch_params(root: Path, params_file: Path = STORED_OUTPUTS_PARAMS, **over
     return load_params(params_file, values)
 
 
-def run_all_layers(spark: SparkSession, params: PipelineParams) -> dict[str, pipeline.LayerSummary]:
+def run_all_layers(spark: SparkSession, params: PipelineParams) -> dict[str, layers.LayerSummary]:
     return {
-        "bronze": pipeline.run_bronze(spark, params),
-        "silver": pipeline.run_silver(spark, params),
-        "gold": pipeline.run_gold(spark, params),
+        "bronze": layers.run_bronze(spark, params),
+        "silver": layers.run_silver(spark, params),
+        "gold": layers.run_gold(spark, params),
     }
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from dashboard import metrics
-from lib.contracts import REPO_ROOT
+from lib.contracts.paths import REPO_ROOT
 
 
 def test_funnel_rates_over_rows_come_from_summed_counts_not_averaged_rates() -> None:
@@ -90,12 +90,12 @@ def test_tier_chart_labels_shorten_large_numbers_without_changing_them() -> None
 
 
 def test_the_quality_metrics_and_target_are_the_registry_s() -> None:
-    from lib import contracts
+    from lib.contracts import rules
 
-    assert metrics.QUALITY_METRICS is contracts.QUALITY_METRICS
-    assert metrics.QUALITY_SCORE_TARGET_PCT == contracts.QUALITY_SCORE_TARGET_PCT
+    assert metrics.QUALITY_METRICS is rules.QUALITY_METRICS
+    assert metrics.QUALITY_SCORE_TARGET_PCT == rules.QUALITY_SCORE_TARGET_PCT
     assert {rule for _, rule, _ in metrics.QUALITY_METRICS} >= {"valid_event_time", "valid_event_type"}
-    assert set(contracts.RULE_NAMES) >= {rule for _, rule, _ in metrics.QUALITY_METRICS if rule.startswith("valid_")}
+    assert set(rules.RULE_NAMES) >= {rule for _, rule, _ in metrics.QUALITY_METRICS if rule.startswith("valid_")}
 
 
 def test_the_dashboard_imports_no_pyspark() -> None:

@@ -1,0 +1,1 @@
+"""The lake's I/O: the Spark session, Delta tables, landing files, the ledger, recovery and time travel."""

@@ -1,0 +1,199 @@
+"""The Spark session: Delta-enabled, UTC, sized for the machine it runs on.
+
+Delta Lake's jars come from Maven Central once (`python -m lib.lake.session --fetch-jars`, run by the
+set-up) into `.cache/ivy/jars`; every later session loads them from there with `spark.jars`, so
+runs and tests work offline and a cluster's executors receive the same jars. The folder's manifest
+records which Delta coordinate its jars were resolved for: after pyspark or delta-spark change
+version, the jars of the old one are not loaded, and the set-up resolves the new one's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import sys
+import threading
+import urllib.parse
+from pathlib import Path
+
+import pyspark
+from pyspark import SparkConf, SparkContext
+from pyspark.java_gateway import launch_gateway
+from pyspark.sql import SparkSession
+
+from lib.contracts.paths import REPO_ROOT
+
+IVY_DIR = Path(os.environ.get("LAKEHOUSE_IVY_DIR", REPO_ROOT / ".cache" / "ivy"))
+JARS_DIR = IVY_DIR / "jars"
+LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
+
+
+def delta_maven_coordinate() -> str:
+    """The delta-spark artifact matching the installed pyspark and delta-spark versions."""
+    spark_minor = ".".join(pyspark.__version__.split(".")[:2])
+    delta_version = importlib.metadata.version("delta-spark")
+    return f"io.delta:delta-spark_{spark_minor}_2.13:{delta_version}"
+
+
+MANIFEST_NAME = "delta-jars.json"
+
+
+def jars_manifest() -> Path:
+    """The file in the jars folder naming the Delta coordinate and the jars resolved for it."""
+    return JARS_DIR / MANIFEST_NAME
+
+
+def cached_jars() -> list[Path]:
+    """The cached jars to load: Delta's for the installed versions, plus any jar put there by hand.
+
+    Empty when the set-up has not fetched Delta's jars, or fetched them for another coordinate
+    (pyspark or delta-spark changed since), so that no session loads another version's jars.
+    Ivy leaves the jars of earlier resolutions in the folder; those, the jars whose names ivy's
+    cache holds but the manifest does not list, are left out.
+    """
+    try:
+        manifest = json.loads(jars_manifest().read_text())
+    except (OSError, ValueError):
+        return []
+    if not isinstance(manifest, dict) or manifest.get("coordinate") != delta_maven_coordinate():
+        return []
+    delta = {JARS_DIR / name for name in manifest.get("jars", [])}
+    if not delta or not all(jar.is_file() for jar in delta):
+        return []
+    resolved_by_ivy = {f"{jar.parents[2].name}_{jar.name}" for jar in IVY_DIR.glob("cache/*/*/*/*.jar")}
+    added = {jar for jar in JARS_DIR.glob("*.jar") if jar not in delta and jar.name not in resolved_by_ivy}
+    return sorted(delta | added)
+
+
+def jar_settings() -> dict[str, str]:
+    """How a session gets Delta's jars: the cached ones, or else resolved for the installed versions."""
+    jars = cached_jars()
+    if jars:
+        return {"spark.jars": ",".join(str(jar) for jar in jars)}
+    return {"spark.jars.packages": delta_maven_coordinate(), "spark.jars.ivy": str(IVY_DIR)}
+
+
+def build_spark(
+    master: str = "local[2]",
+    app_name: str = "local-lakehouse",
+    shuffle_partitions: int = 4,
+    driver_memory: str = "4g",
+    ui: bool = False,
+) -> SparkSession:
+    """Return the active Delta-enabled session, creating it with the project's defaults.
+
+    With `ui`, a new session serves Spark's web UI (port 4040, or the next free one; on loopback
+    for a local master): for an analyst in JupyterLab. Scheduled runs and tests keep it off.
+    """
+    if master.startswith("local"):
+        # A local session listens on loopback only (and says nothing about the host's address).
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    settings = {
+        "spark.master": master,
+        "spark.app.name": app_name,
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": str(shuffle_partitions),
+        "spark.default.parallelism": str(shuffle_partitions),
+        "spark.driver.memory": driver_memory,
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}",
+        "spark.ui.enabled": str(ui).lower(),
+        "spark.ui.showConsoleProgress": "false",
+        # Delta reads its log with this many tasks; the default of 50 dominates small runs.
+        "spark.databricks.delta.snapshotPartitions": "2",
+        "spark.databricks.delta.schema.autoMerge.enabled": "false",
+        "spark.sql.sources.partitionOverwriteMode": "static",
+        # Silver keeps the first row of each dedup key, and a key rarely has a second. A partial
+        # group limit would sort every row once more before the shuffle and remove almost none.
+        "spark.sql.optimizer.windowGroupLimitThreshold": "-1",
+        **jar_settings(),
+    }
+    if SparkContext._gateway is None and "PYSPARK_GATEWAY_PORT" not in os.environ:
+        _start_jvm(settings)
+    builder = SparkSession.builder
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+# Spark's launcher gives every driver JVM `--add-modules=jdk.incubator.vector`, and Java then prints
+# this line on its standard error at each start; no JVM option turns the line off.
+INCUBATOR_WARNING = b"WARNING: Using incubator modules: jdk.incubator.vector\n"
+
+
+def _start_jvm(settings: dict[str, str]) -> None:
+    """Launch the session's JVM as PySpark would, its standard error passed on without that line."""
+    read_end, write_end = os.pipe()
+    threading.Thread(target=_pass_on_stderr, args=(read_end,), name="jvm-stderr", daemon=True).start()
+    try:
+        gateway = launch_gateway(SparkConf().setAll(settings.items()), popen_kwargs={"stderr": write_end})
+    finally:
+        os.close(write_end)
+    SparkContext._ensure_initialized(gateway=gateway)
+
+
+def _pass_on_stderr(source: int) -> None:
+    """Copy the JVM's standard error to this process's (a notebook's output, in a kernel) line by line."""
+    with os.fdopen(source, "rb") as lines:
+        for line in lines:
+            if line != INCUBATOR_WARNING:
+                os.write(2, line)
+
+
+class SparkStopped(RuntimeError):
+    """The JVM behind the Spark session stopped in the middle of a run (killed, or out of memory)."""
+
+
+def jvm_answers(spark: SparkSession) -> bool:
+    """Whether the session's JVM still answers calls from Python."""
+    try:
+        spark.sparkContext._jvm.java.lang.System.nanoTime()
+    except Exception:
+        return False
+    return True
+
+
+def fetch_jars() -> list[Path]:
+    """Resolve Delta's jars for the installed versions into the cache, unless it has them already.
+
+    One session with `spark.jars.packages` resolves them (from Maven Central, or from ivy's cache
+    for a coordinate resolved before); the jars it then loads are the coordinate's, and the manifest
+    records their names.
+    """
+    if not cached_jars():
+        coordinate = delta_maven_coordinate()
+        spark = build_spark(master="local[1]", app_name="fetch-delta-jars")
+        spark.range(1).count()
+        loaded = spark.sparkContext.getConf().get("spark.jars", "")
+        spark.stop()
+        names = sorted(Path(urllib.parse.urlparse(uri).path).name for uri in loaded.split(",") if uri)
+        manifest = jars_manifest()
+        partial = manifest.with_suffix(".tmp")
+        partial.write_text(json.dumps({"coordinate": coordinate, "jars": names}, indent=1) + "\n")
+        partial.replace(manifest)
+    jars = cached_jars()
+    if not jars:
+        raise RuntimeError(
+            f"Delta's jars were not resolved into {JARS_DIR}: check that Maven Central is "
+            f"reachable and that {delta_maven_coordinate()} exists there."
+        )
+    return jars
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lib.lake.session", description=__doc__)
+    parser.add_argument("--fetch-jars", action="store_true", help="resolve Delta's jars into the cache")
+    args = parser.parse_args(argv)
+    if args.fetch_jars:
+        jars = fetch_jars()
+        print(f"{len(jars)} jars for {delta_maven_coordinate()} in {JARS_DIR}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

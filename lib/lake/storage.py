@@ -1,0 +1,165 @@
+"""Reading and writing the lake's Delta tables by name: versions, appends, overwrites, MERGEs."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lib.contracts.schemas import with_column_comments
+
+# Properties set when a table is created: bronze is immutable and feeds silver incrementally,
+# and silver's change feed tells gold which events are new. File statistics (min, max, null
+# count) are collected only for the columns that filters and MERGE conditions use: collecting
+# them for every column costs about a third of a write.
+TABLE_PROPERTIES: dict[str, dict[str, str]] = {
+    "events_raw": {
+        "delta.appendOnly": "true",
+        "delta.enableChangeDataFeed": "true",
+        "delta.dataSkippingStatsColumns": "event_time,source_file,run_id",
+    },
+    "events_cleaned": {
+        "delta.enableChangeDataFeed": "true",
+        "delta.dataSkippingStatsColumns": "event_time,user_id,product_id,event_type",
+    },
+}
+PARTITIONING: dict[str, tuple[str, ...]] = {
+    "events_raw": ("event_type",),
+    "events_cleaned": ("event_date",),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class WriteResult:
+    """A Delta commit: the version it created and the operation's metrics."""
+
+    version: int
+    metrics: dict[str, int]
+
+
+def table_path(lake_dir: str | Path, name: str) -> str:
+    return str(Path(lake_dir) / name) if "://" not in str(lake_dir) else f"{str(lake_dir).rstrip('/')}/{name}"
+
+
+def table_exists(spark: SparkSession, lake_dir: str | Path, name: str) -> bool:
+    return DeltaTable.isDeltaTable(spark, table_path(lake_dir, name))
+
+
+def table_version(spark: SparkSession, lake_dir: str | Path, name: str) -> int | None:
+    """The table's latest version, None if the table does not exist yet."""
+    if not table_exists(spark, lake_dir, name):
+        return None
+    return _last_commit(spark, table_path(lake_dir, name)).version
+
+
+def read_table(spark: SparkSession, lake_dir: str | Path, name: str, version: int | None = None) -> DataFrame:
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    return reader.load(table_path(lake_dir, name))
+
+
+def read_appended_since(
+    spark: SparkSession, lake_dir: str | Path, name: str, after_version: int, up_to_version: int
+) -> DataFrame:
+    """Rows an append-only table gained in versions (after_version, up_to_version], via its change feed."""
+    changes = (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", after_version + 1)
+        .option("endingVersion", up_to_version)
+        .load(table_path(lake_dir, name))
+    )
+    return changes.filter(F.col("_change_type") == "insert").drop("_change_type", "_commit_version", "_commit_timestamp")
+
+
+def _last_commit(spark: SparkSession, path: str) -> WriteResult:
+    last = DeltaTable.forPath(spark, path).history(1).select("version", "operationMetrics").first()
+    metrics = {key: int(value) for key, value in (last["operationMetrics"] or {}).items() if value.isdigit()}
+    return WriteResult(version=int(last["version"]), metrics=metrics)
+
+
+def _writer(df: DataFrame, name: str, mode: str):
+    writer = with_column_comments(df, name).write.format("delta").mode(mode)
+    if PARTITIONING.get(name):
+        writer = writer.partitionBy(*PARTITIONING[name])
+    for key, value in TABLE_PROPERTIES.get(name, {}).items():
+        writer = writer.option(key, value)
+    return writer
+
+
+def append(df: DataFrame, lake_dir: str | Path, name: str) -> WriteResult:
+    """Append rows, adding new columns to the table's schema (schema evolution)."""
+    path = table_path(lake_dir, name)
+    _writer(df, name, "append").option("mergeSchema", "true").save(path)
+    return _last_commit(df.sparkSession, path)
+
+
+def overwrite(df: DataFrame, lake_dir: str | Path, name: str) -> WriteResult:
+    """Replace the table's contents (and schema) in one commit; readers see old or new, never half."""
+    path = table_path(lake_dir, name)
+    _writer(df, name, "overwrite").option("overwriteSchema", "true").save(path)
+    return _last_commit(df.sparkSession, path)
+
+
+def null_safe_match(key: Sequence[str], target: str = "t", source: str = "s") -> str:
+    return " AND ".join(f"{target}.`{column}` <=> {source}.`{column}`" for column in key)
+
+
+def insert_new(
+    df: DataFrame, lake_dir: str | Path, name: str, key: Sequence[str], target_filter: str | None = None
+) -> WriteResult:
+    """MERGE: insert the rows whose key (null-safe) is not in the table yet; create it if missing.
+
+    `target_filter`, a condition on the table's rows (alias `t`) that every possible match meets,
+    lets Delta skip the partitions that cannot hold one.
+    """
+    spark = df.sparkSession
+    path = table_path(lake_dir, name)
+    if not DeltaTable.isDeltaTable(spark, path):
+        # Nothing to match: an append writes the same rows without the MERGE's join, and reports
+        # the counts under the names a MERGE gives them.
+        created = append(df, lake_dir, name)
+        rows = created.metrics.get("numOutputRows", 0)
+        return WriteResult(created.version, {"numSourceRows": rows, "numTargetRowsInserted": rows})
+    condition = null_safe_match(key) + (f" AND ({target_filter})" if target_filter else "")
+    (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(df.alias("s"), condition)
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+    return _last_commit(spark, path)
+
+
+def delete_or_update_matched(
+    df: DataFrame,
+    lake_dir: str | Path,
+    name: str,
+    key: Sequence[str],
+    delete_when: str,
+    update_when: str,
+    updates: dict[str, str],
+) -> WriteResult:
+    """MERGE on `key`: delete the matched rows meeting `delete_when`, update those meeting `update_when`.
+
+    One commit, so readers see the table before or after, never half; rows `df` does not match
+    and matched rows meeting neither condition are left as they are.
+    """
+    spark = df.sparkSession
+    path = table_path(lake_dir, name)
+    on = " AND ".join(f"t.`{column}` = s.`{column}`" for column in key)
+    (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(df.alias("s"), on)
+        .whenMatchedDelete(condition=delete_when)
+        .whenMatchedUpdate(condition=update_when, set=updates)
+        .execute()
+    )
+    return _last_commit(spark, path)

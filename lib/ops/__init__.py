@@ -1,0 +1,1 @@
+"""Operations on a built lake: quarantine replay, reproducing a run, the data dictionary."""

@@ -1,0 +1,1 @@
+"""The notebook series run for you: papermill execution, the runner, the daily scheduler."""

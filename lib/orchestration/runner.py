@@ -1,0 +1,123 @@
+"""Run the notebook series in order with one parameter file: `python -m lib.orchestration.runner`.
+
+Each run gets an id shared by its three notebooks (and their rows in `pipeline_runs`); the
+executed notebooks are kept in `runs/<run_id>/`. A bad parameter (including a landing folder that
+cannot be read or a lake folder that cannot be written) is a one-line error before any notebook
+runs, exit code 2; a failing notebook stops the run with a message naming the notebook and the
+cell, exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from pathlib import Path
+
+import yaml
+from deltalake import DeltaTable
+
+from lib.contracts import paths
+from lib.contracts.params import ParameterError, check_paths, load_params, merge_parameters
+from lib.contracts.paths import REPO_ROOT
+from lib.lake import ledger
+from lib.ops import datadocs
+from lib.orchestration import notebooks
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    """`key=value` pairs from the command line, values read as YAML (numbers, booleans, lists, mappings).
+
+    A dotted key sets one entry of a mapping parameter (`rule_actions.valid_user_id=warn`), and
+    a mapping value merges into what the parameter file set rather than replacing it: the text
+    after the first dot is the entry's key, so a header name given to column_aliases may hold dots.
+    """
+    overrides: dict[str, object] = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator:
+            raise ParameterError(f"--set {pair!r}: expected key=value, e.g. --set generator_days=7")
+        name, dot, entry = key.strip().partition(".")
+        if dot and not entry:
+            raise ParameterError(
+                f"--set {pair!r}: expected {name}.KEY=value, e.g. --set rule_actions.valid_user_id=warn"
+            )
+        parsed = yaml.safe_load(value)
+        overrides = merge_parameters(overrides, {name: {entry: parsed} if dot else parsed})
+    return overrides
+
+
+def run_series(
+    params_file: Path,
+    overrides: dict[str, object],
+    runs_dir: Path,
+    progress_bar: bool = True,
+    one_kernel: bool = False,
+) -> Path:
+    """Execute the three notebooks in order; return the folder of the executed notebooks.
+
+    With `one_kernel`, the three run in one kernel (one JVM) instead of a fresh kernel each.
+    """
+    params = load_params(params_file, overrides)
+    check_paths(params)
+    run_id = params.run_id or ledger.new_run_id()
+    values = {**params.as_dict(), "run_id": run_id}
+    output_dir = runs_dir / run_id
+    output_dir.mkdir(parents=True, exist_ok=True)
+    print(f"run {run_id}: {params_file} -> lake {params.path('lake_dir')}", flush=True)
+    with notebooks.shared_kernel() if one_kernel else contextlib.nullcontext() as kernel:
+        for position, name in enumerate(notebooks.SERIES, start=1):
+            source = notebooks.NOTEBOOK_DIR / name
+            print(f"[{position}/{len(notebooks.SERIES)}] {name}", flush=True)
+            executed = notebooks.execute(
+                source, output_dir / name, notebooks.parameters_for(source, values), progress_bar, kernel
+            )
+            print(f"[{position}/{len(notebooks.SERIES)}] {name} done in {executed.seconds:.1f} s", flush=True)
+    return output_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lib.orchestration.runner", description=__doc__)
+    parser.add_argument("--params", type=Path, default=REPO_ROOT / "params" / "default.yaml",
+                        help=f"parameter file ({paths.PARAMS_RULE})")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one parameter, e.g. --set generator_days=7 (repeatable)")
+    parser.add_argument("--runs-dir", type=paths.local_path, default="runs",
+                        help=f"where executed notebooks go (default: runs; {paths.RULE})")
+    parser.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
+    parser.add_argument("--one-kernel", action="store_true",
+                        help="run the three notebooks in one kernel: the JVM starts and warms up once")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    try:
+        output_dir = run_series(
+            args.params, parse_overrides(args.overrides), args.runs_dir, not args.no_progress, args.one_kernel
+        )
+    except ParameterError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except notebooks.NotebookFailed as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"run finished in {time.monotonic() - started:.1f} s; executed notebooks in {output_dir}")
+    lake = load_params(args.params, parse_overrides(args.overrides)).path("lake_dir")
+    if isinstance(lake, Path):
+        print("\n".join(table_lines(lake)))
+        shown = lake.relative_to(REPO_ROOT) if lake.is_relative_to(REPO_ROOT) else lake
+        print(f"dashboard on this lake: make dashboard LAKE={shown}")
+    return 0
+
+
+def table_lines(lake: Path) -> list[str]:
+    """One line per table of the lake: its rows and Delta version, read from the Delta log without a JVM."""
+    lines = []
+    for name in datadocs.TABLES:
+        if (lake / name / "_delta_log").is_dir():
+            table = DeltaTable(lake / name)
+            lines.append(f"{name}: {table.count():,} rows, version {table.version()}")
+    return lines
+
+
+if __name__ == "__main__":
+    sys.exit(main())

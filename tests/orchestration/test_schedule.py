@@ -1,0 +1,145 @@
+"""The scheduled command: one date's file at a time, dated run folders, pruning, one-line failures."""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from deltalake import DeltaTable
+
+from lib.contracts.params import ParameterError
+from lib.orchestration import schedule
+from lib.synthetic.generator import HEADER, generate_landing
+
+DAYS = (dt.date(2019, 10, 1), dt.date(2019, 10, 2))
+
+
+def run_schedule(params_file: Path, runs_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "lib.orchestration.schedule", "--params", str(params_file), "--runs-dir", str(runs_dir),
+         "--no-progress", *args],
+        capture_output=True, text=True, timeout=1200,
+    )
+
+
+def write_params(folder: Path, **values: object) -> Path:
+    params = {"lake_dir": str(folder / "lake"), "landing_dir": str(folder / "landing"), "generate_input": False,
+              "shuffle_partitions": 2, "driver_memory": "1g", **values}
+    params_file = folder / "scheduled.yaml"
+    params_file.write_text(yaml.safe_dump(params))
+    return params_file
+
+
+def data_lines(path: Path) -> int:
+    """Rows a landing file holds: its lines without the header line."""
+    lines = path.read_text().splitlines()
+    return len(lines) - (1 if lines and lines[0] == HEADER else 0)
+
+
+def rows_per_source_file(lake: Path) -> dict[str, int]:
+    source_files = DeltaTable(str(lake / "events_raw")).to_pyarrow_table(columns=["source_file"])
+    return dict(collections.Counter(source_files.column("source_file").to_pylist()))
+
+
+def scheduled_run_folders(runs_dir: Path) -> list[str]:
+    return sorted(f"{folder.parent.name}/{folder.name}" for folder in schedule.scheduled_folders(runs_dir))
+
+
+def test_successive_dates_ingest_each_date_once_and_keep_the_newest_runs(tmp_path: Path) -> None:
+    generate_landing(tmp_path / "landing", days=len(DAYS), start_date=DAYS[0], events_per_day=300, seed=46,
+                     fault_rate=0.02)
+    expected = {f"{day}.csv": data_lines(tmp_path / "landing" / f"{day}.csv") for day in DAYS}
+    params_file, runs_dir = write_params(tmp_path), tmp_path / "runs"
+    unrelated = runs_dir / "20191001T000000Z-manual"
+    unrelated.mkdir(parents=True)
+
+    first = run_schedule(params_file, runs_dir, "--date", str(DAYS[0]), "--keep", "2")
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr
+    assert rows_per_source_file(tmp_path / "lake") == {"2019-10-01.csv": expected["2019-10-01.csv"]}
+    (first_folder,) = scheduled_run_folders(runs_dir)
+    assert first_folder.startswith("2019-10-01/")
+    assert f"executed notebooks in {runs_dir / first_folder}" in first.stdout
+    assert sorted(path.name for path in (runs_dir / first_folder).glob("*.ipynb")) == [
+        "01_bronze.ipynb", "02_silver.ipynb", "03_gold.ipynb",
+    ]
+
+    for _ in range(2):  # the series in one kernel, as a scheduler saving JVM start-ups runs it
+        again = run_schedule(params_file, runs_dir, "--date", str(DAYS[1]), "--keep", "2", "--one-kernel")
+        assert again.returncode == 0, again.stdout[-3000:] + again.stderr
+        assert rows_per_source_file(tmp_path / "lake") == expected
+
+    kept = scheduled_run_folders(runs_dir)
+    assert len(kept) == 2 and all(folder.startswith("2019-10-02/") for folder in kept)
+    assert f"removed old run folder {runs_dir / first_folder}" in again.stdout
+    assert not (runs_dir / "2019-10-01").exists() and unrelated.is_dir()
+
+
+def test_failing_notebook_exits_non_zero_with_one_line_naming_it(tmp_path: Path) -> None:
+    generate_landing(tmp_path / "landing", days=1, start_date=DAYS[0], events_per_day=300, seed=46, fault_rate=0.05)
+    params_file = write_params(tmp_path, rule_actions={"valid_price": "fail"})
+    result = run_schedule(params_file, tmp_path / "runs", "--date", str(DAYS[0]), "--one-kernel")
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: 02_silver.ipynb failed in cell")
+    assert "RuleFailure: rule valid_price (action fail)" in line
+    (folder,) = schedule.scheduled_folders(tmp_path / "runs")
+    assert folder.parent.name == "2019-10-01" and str(folder / "02_silver.ipynb") in line
+
+
+def test_bad_parameter_or_missing_landing_folder_is_one_line_before_any_notebook(tmp_path: Path) -> None:
+    unknown = run_schedule(write_params(tmp_path, generator_dayz=1), tmp_path / "runs")
+    assert unknown.returncode == 2
+    (line,) = unknown.stderr.splitlines()
+    assert "unknown parameter 'generator_dayz'" in line
+    missing = run_schedule(write_params(tmp_path, landing_dir=str(tmp_path / "nothing-landed")), tmp_path / "runs")
+    assert missing.returncode == 2
+    (line,) = missing.stderr.splitlines()
+    assert line.startswith("error: parameter landing_dir=") and "does not exist" in line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_date_selects_its_files_and_names_the_run_folder(tmp_path: Path) -> None:
+    params_file = write_params(tmp_path)
+    (tmp_path / "landing").mkdir()
+    now = dt.datetime(2019, 10, 3, 6, 0, tzinfo=dt.timezone.utc)
+    dated = schedule.plan_run(params_file, {}, tmp_path / "runs", DAYS[1], now=now)
+    assert dated.overrides["landing_glob"] == "*2019-10-02*"
+    assert dated.folder == tmp_path / "runs" / "2019-10-02" / dated.run_id
+    assert dated.run_id.startswith("20191003T060000Z-")
+    undated = schedule.plan_run(params_file, {}, tmp_path / "runs", None, now=now)
+    assert "landing_glob" not in undated.overrides
+    assert undated.folder.parent == tmp_path / "runs" / "2019-10-03"
+    assert schedule.landing_glob_for(DAYS[1], "incoming/{date}/*.csv") == "incoming/2019-10-02/*.csv"
+    with pytest.raises(ParameterError, match="landing_glob"):
+        schedule.plan_run(params_file, {"landing_glob": "*.csv"}, tmp_path / "runs", DAYS[1])
+
+
+def test_prune_keeps_the_newest_scheduled_folders_only(tmp_path: Path) -> None:
+    started = ["2019-10-01T06:00:00+00:00", "2019-10-02T06:00:00+00:00", "2019-10-02T07:00:00+00:00",
+               "2019-10-03T06:00:00+00:00"]
+    dates = ["2019-10-01", "2019-10-02", "2019-10-02", "2019-09-30"]  # a backfill ran last
+    for position, (date, start) in enumerate(zip(dates, started)):
+        folder = tmp_path / date / f"run-{position}"
+        folder.mkdir(parents=True)
+        (folder / schedule.MARKER).write_text(start + "\n")
+    (tmp_path / "2019-10-01" / "notes.txt").write_text("kept: not a run folder\n")
+    (tmp_path / "20191001T000000Z-manual").mkdir()
+
+    removed = schedule.prune(tmp_path, keep=2)
+
+    assert sorted(path.name for path in removed) == ["run-0", "run-1"]
+    assert scheduled_run_folders(tmp_path) == ["2019-09-30/run-3", "2019-10-02/run-2"]
+    assert (tmp_path / "2019-10-01" / "notes.txt").exists() and (tmp_path / "20191001T000000Z-manual").is_dir()
+    assert schedule.prune(tmp_path, keep=2) == []
+
+
+def test_one_line_joins_a_multi_line_message() -> None:
+    error = RuntimeError("02_silver.ipynb failed in cell 6\nThe executed notebook is runs/x/02_silver.ipynb\n")
+    assert schedule.one_line(error) == (
+        "02_silver.ipynb failed in cell 6; The executed notebook is runs/x/02_silver.ipynb"
+    )
