@@ -38,6 +38,37 @@ DERIVATION_PARAMETERS = ("as_of_date", "rfm_recency_days", "rfm_frequency_sessio
 INSERT_ONLY_OPERATIONS = frozenset({"MERGE", "WRITE", "STREAMING UPDATE", "CREATE TABLE"})
 
 
+def run_gold(spark: SparkSession, params: PipelineParams, notebook: str = "03_gold.ipynb") -> LayerSummary:
+    """Update the four gold tables with what silver gained since the last gold run (or rebuild them)."""
+    lake = params.path("lake_dir")
+    record = start_record(params, "gold", notebook)
+    details: dict[str, Any] = {}
+    with transaction.layer_run(spark, lake, record):
+        version = storage.table_version(spark, lake, "events_cleaned")
+        if version is None:
+            raise RuntimeError(f"events_cleaned does not exist in {lake}: run 01_bronze and 02_silver first")
+        record.versions_read["events_cleaned"] = version
+        gold_plan = plan(spark, lake, params, version)
+        details["mode"], details["reason"] = gold_plan.mode, gold_plan.reason
+        if gold_plan.mode == "unchanged":
+            record.versions_read |= gold_plan.gold_versions
+            record.rows_in = record.rows_out = 0
+            details["as_of_date"] = as_of_date(spark, lake, params, gold_plan)
+            details["touched"] = {"events": 0, "dates": []}
+            return LayerSummary(record.run_id, record, details)
+        tables, built, cached = build_tables(spark, lake, params, version, gold_plan)
+        details |= built
+        for name, table in tables.items():
+            written = storage.overwrite(table, lake, name)
+            record.versions_written[name] = written.version
+            details[name] = written.metrics.get("numOutputRows", 0)
+        record.rows_in = tables["daily_sales_summary"].agg(F.sum("total_events")).first()[0] or 0
+        record.rows_out = sum(details[name] for name in GOLD_TABLES)
+        for frame in cached:
+            frame.unpersist()
+    return LayerSummary(record.run_id, record, details)
+
+
 @dataclasses.dataclass(frozen=True)
 class GoldPlan:
     """Full rebuild, or incremental from the silver version the last gold run read."""
@@ -169,34 +200,3 @@ def _date_in(dates: list[dt.date | None]) -> F.Column:
     known = [date for date in dates if date is not None]
     condition = F.col("event_date").isin(known) if known else F.lit(False)
     return condition | F.col("event_date").isNull() if None in dates else condition
-
-
-def run_gold(spark: SparkSession, params: PipelineParams, notebook: str = "03_gold.ipynb") -> LayerSummary:
-    """Update the four gold tables with what silver gained since the last gold run (or rebuild them)."""
-    lake = params.path("lake_dir")
-    record = start_record(params, "gold", notebook)
-    details: dict[str, Any] = {}
-    with transaction.layer_run(spark, lake, record):
-        version = storage.table_version(spark, lake, "events_cleaned")
-        if version is None:
-            raise RuntimeError(f"events_cleaned does not exist in {lake}: run 01_bronze and 02_silver first")
-        record.versions_read["events_cleaned"] = version
-        gold_plan = plan(spark, lake, params, version)
-        details["mode"], details["reason"] = gold_plan.mode, gold_plan.reason
-        if gold_plan.mode == "unchanged":
-            record.versions_read |= gold_plan.gold_versions
-            record.rows_in = record.rows_out = 0
-            details["as_of_date"] = as_of_date(spark, lake, params, gold_plan)
-            details["touched"] = {"events": 0, "dates": []}
-            return LayerSummary(record.run_id, record, details)
-        tables, built, cached = build_tables(spark, lake, params, version, gold_plan)
-        details |= built
-        for name, table in tables.items():
-            written = storage.overwrite(table, lake, name)
-            record.versions_written[name] = written.version
-            details[name] = written.metrics.get("numOutputRows", 0)
-        record.rows_in = tables["daily_sales_summary"].agg(F.sum("total_events")).first()[0] or 0
-        record.rows_out = sum(details[name] for name in GOLD_TABLES)
-        for frame in cached:
-            frame.unpersist()
-    return LayerSummary(record.run_id, record, details)
