@@ -1,4 +1,8 @@
-"""The Spark session: Delta-enabled, UTC, sized for the machine it runs on.
+"""The Spark session: Delta-enabled, UTC, sized for the machine it runs on, shared by a process's callers.
+
+A process has one session (a notebook kernel's, the tests'), and a caller asking for other settings
+than it has is told: a runtime setting is set and said, a setting fixed when the session started is
+an error. A caller that needs a runtime setting for its own work only takes it with `settings`.
 
 Delta Lake's jars come from Maven Central once (`python -m lib.lake.session --fetch-jars`, run by the
 set-up) into `.cache/ivy/jars`; every later session loads them from there with `spark.jars`, so
@@ -10,12 +14,14 @@ version, the jars of the old one are not loaded, and the set-up resolves the new
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
 import json
 import os
 import sys
 import threading
 import urllib.parse
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pyspark
@@ -75,6 +81,21 @@ def jar_settings() -> dict[str, str]:
     return {"spark.jars.packages": delta_maven_coordinate(), "spark.jars.ivy": str(IVY_DIR)}
 
 
+# Settings a session keeps from the caller that started it, whatever a later caller asks: the name
+# labels the session (in its UI, in a cluster's applications), and the parallelism only sets how many
+# partitions rows made on the driver get. Neither changes a result.
+KEPT_FROM_THE_START = ("spark.app.name", "spark.default.parallelism")
+# Settings the JVM takes when it starts: a session stopped and built again in the same process has them still.
+JVM_SETTINGS = ("spark.driver.memory", "spark.driver.extraJavaOptions", "spark.jars", "spark.jars.packages",
+                "spark.jars.ivy")
+# Those of the JVM this module started in this process; empty until it starts one (or when another started it).
+JVM_STARTED_WITH: dict[str, str] = {}
+
+
+class SessionMismatch(RuntimeError):
+    """A session asked for with another value of a setting the running session or JVM fixed when it started."""
+
+
 def build_spark(
     master: str = "local[2]",
     app_name: str = "local-lakehouse",
@@ -82,15 +103,19 @@ def build_spark(
     driver_memory: str = "4g",
     ui: bool = False,
 ) -> SparkSession:
-    """Return the active Delta-enabled session, creating it with the project's defaults.
+    """The Delta-enabled session with these settings: the running one, or else a new one.
+
+    The running session is returned as it is when it has these settings. A runtime setting it has
+    another value of (`spark.sql.shuffle.partitions`) is set, for every later user of the session,
+    and one line says so; a setting fixed when it started (master, driver memory, UI, jars) raises
+    SessionMismatch, and nothing is set. It keeps its name and `spark.default.parallelism` (the
+    shuffle partitions it started with). For its own work only, a caller takes runtime settings with
+    `settings`.
 
     With `ui`, a new session serves Spark's web UI (port 4040, or the next free one; on loopback
     for a local master): for an analyst in JupyterLab. Scheduled runs and tests keep it off.
     """
-    if master.startswith("local"):
-        # A local session listens on loopback only (and says nothing about the host's address).
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    settings = {
+    asked = {
         "spark.master": master,
         "spark.app.name": app_name,
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
@@ -111,14 +136,87 @@ def build_spark(
         "spark.sql.optimizer.windowGroupLimitThreshold": "-1",
         **jar_settings(),
     }
+    running = running_session()
+    if running is not None:
+        _take_settings(running, asked)
+        return running
+    if master.startswith("local"):
+        # A local session listens on loopback only (and says nothing about the host's address).
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     if SparkContext._gateway is None and "PYSPARK_GATEWAY_PORT" not in os.environ:
-        _start_jvm(settings)
+        _start_jvm(asked)
+    elif JVM_STARTED_WITH:
+        fixed = {key: (JVM_STARTED_WITH.get(key), asked.get(key)) for key in JVM_SETTINGS
+                 if asked.get(key) != JVM_STARTED_WITH.get(key)}
+        if fixed:
+            raise SessionMismatch(
+                f"this process's Spark JVM cannot change {_changes(fixed)}, fixed when it started (a stopped "
+                "session leaves its JVM running): ask for the JVM's values, or run this in a process of its own"
+            )
     builder = SparkSession.builder
-    for key, value in settings.items():
+    for key, value in asked.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    # Delta declares its settings to Spark at its first table read or write; declared now, they count
+    # as the runtime settings they are (`isModifiable`) from the start.
+    spark.sparkContext._jvm.org.apache.spark.sql.delta.sources.DeltaSQLConf.DELTA_SNAPSHOT_PARTITIONS()
     return spark
+
+
+def running_session() -> SparkSession | None:
+    """This process's running session, as it is; None when none runs (none started yet, or it was stopped)."""
+    if SparkContext._active_spark_context is None:
+        return None
+    # A builder without settings returns the running session and sets nothing on it.
+    return SparkSession.builder.getOrCreate()
+
+
+def _take_settings(spark: SparkSession, asked: Mapping[str, str]) -> None:
+    """Set on the running session the runtime settings it has other values of, a line each; refuse a fixed one."""
+    differing = {key: (spark.conf.get(key, None), value) for key, value in asked.items()
+                 if key not in KEPT_FROM_THE_START and spark.conf.get(key, None) != value}
+    fixed = {key: values for key, values in differing.items() if not spark.conf.isModifiable(key)}
+    if fixed:
+        raise SessionMismatch(
+            f"the running Spark session cannot change {_changes(fixed)}, fixed when it started: ask for the "
+            "running values, or run this in a process of its own"
+        )
+    for key, (running, value) in differing.items():
+        spark.conf.set(key, value)
+        print(f"Spark session: {_changes({key: (running, value)})}, for every later user of the session", flush=True)
+
+
+@contextlib.contextmanager
+def settings(spark: SparkSession, values: Mapping[str, str]) -> Iterator[None]:
+    """Runtime settings for the block only: set on entry, the session's own values back on exit, also after an error.
+
+    For a caller that shares the running session and needs a setting for its own work, e.g. one shuffle
+    partition, which every later user of the session would otherwise get too.
+    """
+    fixed = [key for key in values if not spark.conf.isModifiable(key)]
+    if fixed:
+        raise ValueError(
+            f"{', '.join(fixed)} cannot change in a running Spark session, fixed when it started: ask for it "
+            "when building the session, in a process of its own"
+        )
+    before = {key: spark.conf.get(key, None) for key in values}
+    for key, value in values.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+
+
+def _changes(values: Mapping[str, tuple[str | None, str | None]]) -> str:
+    """`key from running to asked` for each setting, a missing value named as unset."""
+    return ", ".join(f"{key} from {running or 'unset'} to {value or 'unset'}"
+                     for key, (running, value) in values.items())
 
 
 # Spark's launcher gives every driver JVM `--add-modules=jdk.incubator.vector`, and Java then prints
@@ -126,15 +224,16 @@ def build_spark(
 INCUBATOR_WARNING = b"WARNING: Using incubator modules: jdk.incubator.vector\n"
 
 
-def _start_jvm(settings: dict[str, str]) -> None:
+def _start_jvm(conf: dict[str, str]) -> None:
     """Launch the session's JVM as PySpark would, its standard error passed on without that line."""
     read_end, write_end = os.pipe()
     threading.Thread(target=_pass_on_stderr, args=(read_end,), name="jvm-stderr", daemon=True).start()
     try:
-        gateway = launch_gateway(SparkConf().setAll(settings.items()), popen_kwargs={"stderr": write_end})
+        gateway = launch_gateway(SparkConf().setAll(conf.items()), popen_kwargs={"stderr": write_end})
     finally:
         os.close(write_end)
     SparkContext._ensure_initialized(gateway=gateway)
+    JVM_STARTED_WITH.update({key: conf[key] for key in JVM_SETTINGS if key in conf})
 
 
 def _pass_on_stderr(source: int) -> None:

@@ -6,9 +6,11 @@ import subprocess
 import sys
 import urllib.parse
 
+import pytest
 from pyspark.sql import SparkSession
 
 from lib.contracts.paths import REPO_ROOT
+from lib.lake.session import SessionMismatch, build_spark
 
 # In its own JVM because the UI is fixed when a JVM's first context starts, and the tests' session has none.
 SERVE_UI = """
@@ -47,3 +49,12 @@ def test_a_session_built_with_ui_serves_it_on_loopback_only() -> None:
 def test_the_default_session_serves_no_ui(spark: SparkSession) -> None:
     assert spark.sparkContext.uiWebUrl is None
     assert spark.conf.get("spark.ui.enabled") == "false"
+
+
+def test_asking_the_running_session_without_a_ui_for_one_is_an_error(spark: SparkSession) -> None:
+    """Its UI is fixed when it starts: the caller is told, rather than given a session without the UI it asked for."""
+    partitions = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    with pytest.raises(SessionMismatch, match="cannot change spark.ui.enabled from false to true, fixed when it"):
+        build_spark(spark.conf.get("spark.master"), shuffle_partitions=partitions,
+                    driver_memory=spark.conf.get("spark.driver.memory"), ui=True)
+    assert spark.sparkContext.uiWebUrl is None
