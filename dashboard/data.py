@@ -23,15 +23,16 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
 from dashboard import metrics
-from lib.contracts import paths
+from lib.contracts import paths, tables
 
-CUSTOMERS = "customer_metrics"
-PRODUCTS = "product_performance"
-DAILY_SALES = "daily_sales_summary"
-FUNNEL = "conversion_funnel"
-DQ_METRICS = "dq_metrics"
-QUARANTINE = "events_quarantine"
-RUNS = "pipeline_runs"
+# The tables the pages read, by the registry's names.
+CUSTOMERS = tables.CUSTOMER_METRICS.name
+PRODUCTS = tables.PRODUCT_PERFORMANCE.name
+DAILY_SALES = tables.DAILY_SALES_SUMMARY.name
+FUNNEL = tables.CONVERSION_FUNNEL.name
+DQ_METRICS = tables.DQ_METRICS.name
+QUARANTINE = tables.EVENTS_QUARANTINE.name
+RUNS = tables.PIPELINE_RUNS.name
 
 # Many small results per table version; old versions age out.
 _CACHE = {"show_spinner": False, "max_entries": 64}

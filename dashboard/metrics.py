@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from lib.contracts.rules import QUALITY_METRICS, QUALITY_SCORE_TARGET_PCT
+from lib.contracts.tables import LAYERS
 
 FUNNEL_STEPS = ("sessions_with_view", "sessions_with_cart", "sessions_with_purchase")
 
@@ -158,10 +159,10 @@ def design_quality_table(dq: pd.DataFrame, run_id: str) -> pd.DataFrame:
 
 
 def latest_runs_by_layer(runs: pd.DataFrame) -> pd.DataFrame:
-    """The most recent notebook run of each layer (bronze, silver, gold order)."""
+    """The most recent notebook run of each layer, in the order data flows through the layers."""
     latest = runs.sort_values("started_at").groupby("layer", as_index=False).tail(1)
-    order = {"bronze": 0, "silver": 1, "gold": 2}
-    return latest.sort_values("layer", key=lambda s: s.map(order).fillna(9)).reset_index(drop=True)
+    order = {layer: position for position, layer in enumerate(LAYERS)}
+    return latest.sort_values("layer", key=lambda s: s.map(order).fillna(len(LAYERS))).reset_index(drop=True)
 
 
 def row_conservation(runs: pd.DataFrame) -> pd.DataFrame:

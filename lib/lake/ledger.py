@@ -15,10 +15,11 @@ from typing import Any
 from pyspark.sql import Row, SparkSession
 from pyspark.sql import functions as F
 
+from lib.contracts import tables
 from lib.contracts.schemas import PIPELINE_RUNS
 from lib.lake import recovery, storage
 
-TABLE = "pipeline_runs"
+TABLE = tables.PIPELINE_RUNS.name
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:

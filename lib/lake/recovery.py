@@ -21,18 +21,13 @@ from pathlib import Path
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
+from lib.contracts import tables
 from lib.lake import storage
 
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
-RESTORED_TABLES: tuple[str, ...] = (
-    "events_cleaned",
-    "events_quarantine",
-    "quarantine_history",
-    "dq_metrics",
-    "customer_metrics",
-    "product_performance",
-    "daily_sales_summary",
-    "conversion_funnel",
+# Every table but the append-only ones (events_raw, see above) and the ledger, which records the attempts.
+RESTORED_TABLES: tuple[str, ...] = tuple(
+    table.name for table in tables.TABLES.values() if not table.append_only and table.layer != "ledger"
 )
 HISTORY_WINDOW = 100
 

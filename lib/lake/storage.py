@@ -10,27 +10,8 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lib.contracts import tables
 from lib.contracts.schemas import with_column_comments
-
-# Properties set when a table is created: bronze is immutable and feeds silver incrementally,
-# and silver's change feed tells gold which events are new. File statistics (min, max, null
-# count) are collected only for the columns that filters and MERGE conditions use: collecting
-# them for every column costs about a third of a write.
-TABLE_PROPERTIES: dict[str, dict[str, str]] = {
-    "events_raw": {
-        "delta.appendOnly": "true",
-        "delta.enableChangeDataFeed": "true",
-        "delta.dataSkippingStatsColumns": "event_time,source_file,run_id",
-    },
-    "events_cleaned": {
-        "delta.enableChangeDataFeed": "true",
-        "delta.dataSkippingStatsColumns": "event_time,user_id,product_id,event_type",
-    },
-}
-PARTITIONING: dict[str, tuple[str, ...]] = {
-    "events_raw": ("event_type",),
-    "events_cleaned": ("event_date",),
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,10 +65,14 @@ def _last_commit(spark: SparkSession, path: str) -> WriteResult:
 
 
 def _writer(df: DataFrame, name: str, mode: str):
+    """A Delta writer with the column comments, partitioning and table properties the registry gives the table."""
     writer = with_column_comments(df, name).write.format("delta").mode(mode)
-    if PARTITIONING.get(name):
-        writer = writer.partitionBy(*PARTITIONING[name])
-    for key, value in TABLE_PROPERTIES.get(name, {}).items():
+    table = tables.TABLES.get(name)
+    if table is None:
+        return writer
+    if table.partitioning:
+        writer = writer.partitionBy(*table.partitioning)
+    for key, value in table.properties.items():
         writer = writer.option(key, value)
     return writer
 

@@ -25,13 +25,14 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
+from lib.contracts import tables as registry
 from lib.contracts.params import PipelineParams
 from lib.lake import ledger, storage, transaction
 from lib.layers.summary import LayerSummary, start_record
 from lib.transforms import gold
 
-GOLD_TABLES = ("customer_metrics", "product_performance", "daily_sales_summary", "conversion_funnel")
-SILVER = "events_cleaned"
+GOLD_TABLES = registry.names("gold")
+SILVER = registry.EVENTS_CLEANED.name
 # The parameters gold's derived columns depend on (RFM, churn, as_of_date).
 DERIVATION_PARAMETERS = ("as_of_date", "rfm_recency_days", "rfm_frequency_sessions", "rfm_monetary",
                          "churn_high_days", "churn_medium_days")

@@ -5,14 +5,16 @@
     python -m lib.ops.datadocs --lake <dir> --apply-comments                        comment an older lake
 
 It is generated from the tables' real Delta schemas (column comments included) and partition
-columns, so it says what the lake holds; the column comments are the descriptions of
-`lib/contracts/schemas.py`, written by the pipeline. A column without a comment is an error.
+columns, so it says what the lake holds; the column comments are the descriptions of the table
+registry `lib/contracts/tables.py`, written by the pipeline, and the registry gives each table's
+layer, lineage and key. A column without a comment is an error.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import sys
 from pathlib import Path
 
@@ -20,10 +22,10 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
-from lib.contracts import paths
+from lib.contracts import paths, schemas, tables
 from lib.contracts.params import load_params
 from lib.contracts.paths import REPO_ROOT
-from lib.contracts.schemas import QUARANTINE_HISTORY, column_description
+from lib.contracts.schemas import column_description
 from lib.lake import storage
 from lib.lake.session import build_spark
 from lib.transforms import quality
@@ -33,49 +35,7 @@ DEFAULT_OUT = REPO_ROOT / "docs" / "data_dictionary.md"
 # Columns named in the one-line error; a lake written before comments existed lacks them all.
 MAX_NAMED = 10
 
-# Every table of the lake in the order data flows: name -> (layer, built from, what it holds).
-TABLES: dict[str, tuple[str, str, str]] = {
-    "events_raw": ("bronze", "landing CSV files", "Every source line, typed, with audit columns; append-only."),
-    "events_cleaned": ("silver", "events_raw", "Standardized, valid, deduplicated events with derived columns."),
-    "events_quarantine": ("silver", "events_raw", "Bronze rows failing a rule whose action is drop."),
-    "quarantine_history": (
-        "silver",
-        "events_quarantine",
-        "One row per quarantined row per evaluation: its first quarantine, then each replay's outcome.",
-    ),
-    "customer_metrics": ("gold", "events_cleaned", "One row per user: activity, revenue, segment, RFM, churn."),
-    "product_performance": ("gold", "events_cleaned", "One row per product: funnel counts, revenue, rank, tier."),
-    "daily_sales_summary": ("gold", "events_cleaned", "One row per date: counts, revenue, conversion, trends."),
-    "conversion_funnel": ("gold", "events_cleaned", "One row per date and top-level category: funnel sessions."),
-    "dq_metrics": ("quality", "bronze and silver runs", "One row per run and rule, monitor or metric."),
-    "pipeline_runs": ("ledger", "every layer's run", "One row per notebook run: parameters, status, rows, versions."),
-}
-
-LINEAGE = """```mermaid
-flowchart LR
-    subgraph Bronze
-        CSV[landing CSV files] --> RAW[(events_raw)]
-    end
-    subgraph Silver
-        RAW -->|valid, new events| CLEAN[(events_cleaned)]
-        RAW -->|fails a drop rule| QUAR[(events_quarantine)]
-        QUAR -->|replay: now passes| CLEAN
-        QUAR -.->|every evaluation| HIST[(quarantine_history)]
-    end
-    subgraph Gold
-        CLEAN --> CUST[(customer_metrics)]
-        CLEAN --> PROD[(product_performance)]
-        CLEAN --> DAILY[(daily_sales_summary)]
-        CLEAN --> FUNNEL[(conversion_funnel)]
-    end
-    subgraph Quality and ledger
-        DQ[(dq_metrics)]
-        RUNS[(pipeline_runs)]
-    end
-    RAW -.->|bronze monitors, silver rules| DQ
-```
-
-Bronze appends the new landing files to `events_raw`; silver reads the bronze rows appended since
+LINEAGE_TEXT = """Bronze appends the new landing files to `events_raw`; silver reads the bronze rows appended since
 its last run (change feed), inserts the valid new events into `events_cleaned` (MERGE on the
 deduplication key) and appends the rows failing a `drop` rule to `events_quarantine`; a quarantine
 replay (`python -m lib.ops.replay`) moves the rows that pass changed rules into `events_cleaned` and
@@ -92,7 +52,7 @@ METRICS: dict[str, str] = {
 
 @dataclasses.dataclass(frozen=True)
 class TableDoc:
-    """A table as the lake holds it: its schema (None when absent) and partition columns."""
+    """A table as the lake holds it, its schema (None when absent) and partition columns, with the registry's account."""
 
     name: str
     layer: str
@@ -100,6 +60,40 @@ class TableDoc:
     holds: str
     schema: T.StructType | None
     partition_columns: tuple[str, ...] = ()
+    key: tuple[str, ...] = ()
+
+
+def lineage_diagram() -> str:
+    """The lineage as a mermaid flowchart, one subgraph per layer, drawn from the registry's `built_from` edges."""
+    lines = ["```mermaid", "flowchart LR"]
+    for layer in tables.LAYERS:
+        lines.append(f"    subgraph {layer.capitalize()}")
+        for table in tables.by_layer(layer):
+            node = f"{table.name}[({table.name})]"
+            lines += [f"        {_edge(upstream)} {node}" for upstream in table.built_from] or [f"        {node}"]
+        lines.append("    end")
+    return "\n".join(lines + ["```"])
+
+
+def _edge(upstream: tables.Upstream) -> str:
+    """An edge's start: its upstream node (outside the lake: a box with its text), the arrow and its label."""
+    origin = re.sub(r"\W+", "_", upstream.name) + f"[{upstream.name}]" if upstream.outside else upstream.name
+    arrow = "-.->" if upstream.evaluations else "-->"
+    return f"{origin} {arrow}" + (f"|{upstream.label}|" if upstream.label else "")
+
+
+def _built_from(table: tables.Table) -> str:
+    """The table's upstreams as the dictionary names them: a table in code font, what the edge carries in brackets."""
+    return ", ".join(
+        (upstream.name if upstream.outside else f"`{upstream.name}`") + (f" ({upstream.label})" if upstream.label else "")
+        for upstream in table.built_from
+    )
+
+
+def _from_registry(table: tables.Table) -> TableDoc:
+    """The registry's account of a table; for an on-demand table, the schema the pipeline would write, described."""
+    contract = schemas.struct(table.columns, described=True) if table.on_demand else None
+    return TableDoc(table.name, table.layer, _built_from(table), table.holds, contract, table.partitioning, table.key)
 
 
 def _other_tables(spark: SparkSession, lake_dir: str | Path) -> list[str]:
@@ -109,47 +103,32 @@ def _other_tables(spark: SparkSession, lake_dir: str | Path) -> list[str]:
         return []
     return sorted(
         path.name for path in folder.iterdir()
-        if path.is_dir() and path.name not in TABLES and DeltaTable.isDeltaTable(spark, str(path))
+        if path.is_dir() and path.name not in tables.TABLES and DeltaTable.isDeltaTable(spark, str(path))
     )
 
 
-# Tables a run writes only in some cases; when the lake has none yet, their contract is documented.
-ON_DEMAND_TABLES: dict[str, T.StructType] = {"quarantine_history": QUARANTINE_HISTORY}
-
-
-def _contract(name: str) -> T.StructType | None:
-    """The schema the pipeline would write for an on-demand table, with its column comments."""
-    if name not in ON_DEMAND_TABLES:
-        return None
-    return T.StructType([
-        T.StructField(field.name, field.dataType, field.nullable,
-                      {"comment": column_description(name, field.name)})
-        for field in ON_DEMAND_TABLES[name]
-    ])
-
-
 def read_tables(spark: SparkSession, lake_dir: str | Path) -> list[TableDoc]:
-    """Every table of the dictionary, plus any other Delta table in the lake, as the lake holds it."""
-    described = dict(TABLES)
-    described |= {name: ("other", "?", "A Delta table the dictionary does not know.") for name in
-                  _other_tables(spark, lake_dir)}
-    docs = []
-    for name, (layer, built_from, holds) in described.items():
-        path = storage.table_path(lake_dir, name)
+    """Every table of the registry, plus any other Delta table in the lake, as the lake holds it."""
+    docs = [_from_registry(table) for table in tables.TABLES.values()]
+    docs += [TableDoc(name, "other", "?", "A Delta table the dictionary does not know.", None)
+             for name in _other_tables(spark, lake_dir)]
+    read = []
+    for doc in docs:
+        path = storage.table_path(lake_dir, doc.name)
         if not DeltaTable.isDeltaTable(spark, path):
-            docs.append(TableDoc(name, layer, built_from, holds, _contract(name)))
+            read.append(doc)
             continue
         detail = DeltaTable.forPath(spark, path).detail().select("partitionColumns").first()
         schema = spark.read.format("delta").load(path).schema
-        docs.append(TableDoc(name, layer, built_from, holds, schema, tuple(detail["partitionColumns"])))
-    return docs
+        read.append(dataclasses.replace(doc, schema=schema, partition_columns=tuple(detail["partitionColumns"])))
+    return read
 
 
-def undescribed_columns(tables: list[TableDoc]) -> list[str]:
+def undescribed_columns(docs: list[TableDoc]) -> list[str]:
     """`table.column` for every column of the lake without a comment."""
     return [
         f"{table.name}.{field.name}"
-        for table in tables if table.schema is not None
+        for table in docs if table.schema is not None
         for field in table.schema if not str(field.metadata.get("comment", "")).strip()
     ]
 
@@ -163,7 +142,11 @@ def _table_section(table: TableDoc) -> list[str]:
     if table.schema is None:
         return lines + ["_Not in this lake._", ""]
     partitioning = ", ".join(f"`{name}`" for name in table.partition_columns) or "none"
-    lines += [f"Built from: {table.built_from}. Partitioned by: {partitioning}.", ""]
+    facts = [f"Built from: {table.built_from}."] if table.built_from else []
+    facts.append(f"Partitioned by: {partitioning}.")
+    if table.key:
+        facts.append(f"Key: {', '.join(f'`{name}`' for name in table.key)}.")
+    lines += [" ".join(facts), ""]
     lines += ["| column | type | description |", "|---|---|---|"]
     for field in table.schema:
         comment = str(field.metadata.get("comment", "")).strip() or "**no description**"
@@ -197,24 +180,27 @@ def _rules_section(rule_actions: dict[str, str]) -> list[str]:
     return lines + [""]
 
 
-def render(tables: list[TableDoc], rule_actions: dict[str, str]) -> str:
+def render(docs: list[TableDoc], rule_actions: dict[str, str]) -> str:
     """The data dictionary as markdown: deterministic, so a committed copy can be compared."""
     lines = [
         "# Data dictionary",
         "",
         "Generated by `make docs` (`python -m lib.ops.datadocs`) from a lake built on `params/ci.yaml`: the",
-        "tables' Delta schemas, column comments and partition columns. Do not edit it by hand: the column",
-        "descriptions live in `lib/contracts/schemas.py`, and the pipeline writes them as Delta column comments.",
+        "tables' Delta schemas, column comments and partition columns. Do not edit it by hand: the tables, their",
+        "lineage, keys (the columns that identify a row) and column descriptions live in `lib/contracts/tables.py`,",
+        "and the pipeline writes the descriptions as Delta column comments.",
         "How every value is computed, rule by rule and column by column, is in [definitions.md](definitions.md).",
         "",
         "## Lineage",
         "",
-        LINEAGE,
+        lineage_diagram(),
+        "",
+        LINEAGE_TEXT,
         "",
         "## Tables",
         "",
     ]
-    for table in tables:
+    for table in docs:
         lines += _table_section(table)
     lines += _rules_section(rule_actions)
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -265,9 +251,9 @@ def main(argv: list[str] | None = None) -> int:
         changed = apply_comments(spark, args.lake)
         print(f"commented {len(changed)} columns" + (f": {', '.join(changed)}" if changed else ""))
         return 0
-    tables = read_tables(spark, args.lake)
-    text = render(tables, load_params(DEFAULT_PARAMS).rule_actions)
-    missing = undescribed_columns(tables)
+    docs = read_tables(spark, args.lake)
+    text = render(docs, load_params(DEFAULT_PARAMS).rule_actions)
+    missing = undescribed_columns(docs)
     if not args.check:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text)
@@ -276,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         more = len(missing) - MAX_NAMED
         named = ", ".join(missing[:MAX_NAMED]) + (f" and {more} more" if more > 0 else "")
         print(f"error: columns without a description: {named} "
-              "(describe them in lib/contracts/schemas.py COLUMN_DESCRIPTIONS)", file=sys.stderr)
+              "(describe them in lib/contracts/tables.py)", file=sys.stderr)
         return 1
     committed = args.out.read_text() if args.out.exists() else ""
     if args.check and committed != text:

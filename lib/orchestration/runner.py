@@ -18,11 +18,10 @@ from pathlib import Path
 import yaml
 from deltalake import DeltaTable
 
-from lib.contracts import paths
+from lib.contracts import paths, tables
 from lib.contracts.params import ParameterError, check_paths, load_params, merge_parameters
 from lib.contracts.paths import REPO_ROOT
 from lib.lake import ledger
-from lib.ops import datadocs
 from lib.orchestration import notebooks
 
 
@@ -112,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 def table_lines(lake: Path) -> list[str]:
     """One line per table of the lake: its rows and Delta version, read from the Delta log without a JVM."""
     lines = []
-    for name in datadocs.TABLES:
+    for name in tables.TABLES:
         if (lake / name / "_delta_log").is_dir():
             table = DeltaTable(lake / name)
             lines.append(f"{name}: {table.count():,} rows, version {table.version()}")

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
-from lib.contracts import schemas
+from lib.contracts import schemas, tables
 from lib.contracts.params import load_params
 from lib.lake import storage
 from lib.ops import datadocs
-
-CONTRACTS: dict[str, T.StructType] = {
-    "events_raw": schemas.EVENTS_RAW,
-    "events_cleaned": schemas.EVENTS_CLEANED,
-    "events_quarantine": T.StructType(schemas.EVENTS_RAW.fields + schemas.QUARANTINE_COLUMNS.fields),
-    "quarantine_history": schemas.QUARANTINE_HISTORY,
-    "customer_metrics": schemas.CUSTOMER_METRICS,
-    "product_performance": schemas.PRODUCT_PERFORMANCE,
-    "daily_sales_summary": schemas.DAILY_SALES_SUMMARY,
-    "conversion_funnel": schemas.CONVERSION_FUNNEL,
-    "dq_metrics": schemas.DQ_METRICS,
-    "pipeline_runs": schemas.PIPELINE_RUNS,
-}
 
 
 def copy_tables(lake: Path, target: Path, *names: str) -> Path:
@@ -40,27 +27,52 @@ def comments(spark: SparkSession, lake: Path, name: str) -> dict[str, str | None
     return {field.name: field.metadata.get("comment") for field in schema}
 
 
-def test_every_contract_column_has_a_description() -> None:
-    assert set(CONTRACTS) == set(datadocs.TABLES)
+def test_every_registered_column_has_a_description() -> None:
     undescribed = [
-        f"{table}.{field.name}"
-        for table, contract in CONTRACTS.items()
-        for field in contract
-        if not (schemas.column_description(table, field.name) or "").strip()
+        f"{table.name}.{column.name}"
+        for table in tables.TABLES.values()
+        for column in table.columns
+        if not (schemas.column_description(table.name, column.name) or "").strip()
     ]
     assert undescribed == []
 
 
+# A mermaid edge as the diagram draws it: `origin[text] -->|label| target[(target)]`, dotted `-.->`.
+MERMAID_EDGE = re.compile(r"^\s*(\w+)(?:\[([^\]]*)\])? (-->|-\.->)(?:\|([^|]*)\|)? (\w+)\[\(\w+\)\]$")
+
+
+def test_lineage_diagram_draws_every_registry_edge_in_its_layer() -> None:
+    diagram = datadocs.lineage_diagram()
+    edges, layer_of, layer = set(), {}, None
+    for line in diagram.splitlines():
+        if line.strip().startswith("subgraph "):
+            layer = line.strip().removeprefix("subgraph ").lower()
+        elif match := MERMAID_EDGE.match(line):
+            origin, text, arrow, label, target = match.groups()
+            edges.add((text or origin, label or "", arrow == "-.->", target))
+            layer_of[target] = layer
+        elif match := re.fullmatch(r"\s*(\w+)\[\(\w+\)\]", line):
+            layer_of[match.group(1)] = layer
+
+    expected = {
+        (upstream.name, upstream.label, upstream.evaluations, table.name)
+        for table in tables.TABLES.values()
+        for upstream in table.built_from
+    }
+    assert edges == expected
+    assert layer_of == {table.name: table.layer for table in tables.TABLES.values()}
+
+
 def test_every_column_of_the_lake_has_its_description_as_comment(spark: SparkSession, pipeline_lake: Path) -> None:
-    tables = datadocs.read_tables(spark, pipeline_lake)
-    assert [table.name for table in tables if table.schema is None] == []
-    for table in tables:
+    docs = datadocs.read_tables(spark, pipeline_lake)
+    assert [table.name for table in docs if table.schema is None] == []
+    for table in docs:
         if not storage.table_exists(spark, pipeline_lake, table.name):
-            assert table.name in datadocs.ON_DEMAND_TABLES
+            assert tables.TABLES[table.name].on_demand
             continue
         expected = {field.name: schemas.column_description(table.name, field.name) for field in table.schema}
         assert comments(spark, pipeline_lake, table.name) == expected, table.name
-    assert datadocs.undescribed_columns(tables) == []
+    assert datadocs.undescribed_columns(docs) == []
 
 
 def test_committed_dictionary_is_what_the_generator_writes(spark: SparkSession, pipeline_lake: Path) -> None:
@@ -92,7 +104,7 @@ def test_check_fails_naming_a_column_added_without_a_description(
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("error: columns without a description: customer_metrics.loyalty_points ")
     assert "events_raw" not in error
-    assert comments(spark, lake, "events_raw")["coupon_code"] == schemas.EXTRA_SOURCE_COLUMN
+    assert comments(spark, lake, "events_raw")["coupon_code"] == tables.EVENTS_RAW.extra_column
     assert "| `loyalty_points` | int | **no description** |" in out.read_text()
 
 

@@ -21,8 +21,8 @@ from pyspark.sql import functions as F
 
 from lakehouse_testing import run_all_layers, scratch_params
 from lib import layers
+from lib.contracts import tables
 from lib.contracts.params import PipelineParams
-from lib.contracts.schemas import COLUMN_DESCRIPTIONS
 from lib.lake import storage
 from lib.ops import replay
 from lib.orchestration.notebooks import STORED_OUTPUTS_PARAMS
@@ -191,7 +191,8 @@ def test_history_keeps_the_first_quarantine_and_the_replay(replays: dict[str, An
 
 def test_history_table_columns_are_described(spark: SparkSession, replays: dict[str, Any]) -> None:
     schema = storage.read_table(spark, replays["lake"], "quarantine_history").schema
-    assert {field.name: field.metadata.get("comment") for field in schema} == COLUMN_DESCRIPTIONS["quarantine_history"]
+    described = {column.name: column.description for column in tables.QUARANTINE_HISTORY.columns}
+    assert {field.name: field.metadata.get("comment") for field in schema} == described
 
 
 def test_gold_includes_the_released_rows(replays: dict[str, Any]) -> None:
