@@ -1,9 +1,9 @@
-"""The facts the parameters are checked against, stated once and without Spark.
+"""The facts the parameters and the quality checks are held to, stated once and without Spark.
 
-The source columns, the data-quality rules and their actions, the landing glob's syntax and the
-project root: `lib.contracts.params` validates parameters against them, and `lib.contracts.schemas`, `lib.transforms.quality`,
-`lib.transforms.landing_files` and `lib.lake.session` use the same definitions. Nothing here imports pyspark, so loading
-and validating a parameter file needs no Spark installation.
+The source columns, the data-quality rules with their actions and targets, and the landing glob's
+syntax: `lib.contracts.params` validates parameters against them, `lib.transforms.quality` and
+`lib.transforms.landing_files` apply them, and the dashboard shows them. Nothing here imports
+pyspark, so loading and validating a parameter file needs no Spark installation.
 """
 
 from __future__ import annotations
@@ -11,18 +11,10 @@ from __future__ import annotations
 import dataclasses
 import re
 
-# The nine columns of a REES46 source line, in the file's order.
-SOURCE_COLUMNS: tuple[str, ...] = (
-    "event_time",
-    "event_type",
-    "product_id",
-    "category_id",
-    "category_code",
-    "brand",
-    "price",
-    "user_id",
-    "user_session",
-)
+from lib.contracts.tables import SOURCE_FIELDS
+
+# The nine columns of a REES46 source line, in the file's order (the registry's source fields).
+SOURCE_COLUMNS: tuple[str, ...] = tuple(column.name for column in SOURCE_FIELDS)
 
 ACTIONS = ("drop", "warn", "fail")
 

@@ -119,7 +119,7 @@ def _as_original(description: str) -> str:
     return f"Original bronze value: {description[0].lower()}{description[1:]}"
 
 
-# The nine columns of a REES46 source line (lib.contracts.rules.SOURCE_COLUMNS) with the types bronze gives them.
+# The nine columns of a REES46 source line, in the file's order, with the types bronze gives them.
 SOURCE_FIELDS: tuple[Column, ...] = (
     Column(
         "event_time",

@@ -18,27 +18,28 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from functools import reduce
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lib import layers
-from lib.contracts import paths
+from lib.contracts import paths, tables
 from lib.contracts.params import ParameterError, PipelineParams, load_params
 from lib.contracts.paths import REPO_ROOT
 from lib.contracts.schemas import QUARANTINE_COLUMNS, QUARANTINE_HISTORY, conform
 from lib.lake import dq_metrics, ledger, storage, transaction
 from lib.lake.session import build_spark
+from lib.layers import silver as silver_layer
+from lib.layers.summary import start_record
 from lib.orchestration.runner import parse_overrides
 from lib.transforms import quality, silver
 
 NOTEBOOK = "replay"
-QUARANTINE = "events_quarantine"
-HISTORY = "quarantine_history"
-ROW_KEY: tuple[str, ...] = ("source_file", "source_line")
+QUARANTINE = tables.EVENTS_QUARANTINE.name
+HISTORY = tables.QUARANTINE_HISTORY.name
+ROW_KEY: tuple[str, ...] = tables.EVENTS_QUARANTINE.key
 QUARANTINED, RELEASED, DUPLICATE = "quarantined", "released", "duplicate"
 
 
@@ -54,29 +55,20 @@ def with_outcomes(flagged: DataFrame, silver_keys: DataFrame | None) -> DataFram
     """Add `outcome`: quarantined (fails a drop rule), released (first passing row of an event silver
     lacks) or duplicate (a later passing row of the same event, or an event already in silver),
     and `_duplicate_in_batch` for the conservation check."""
-    first_first = (
-        Window.partitionBy(silver.is_kept(), *silver.DEDUP_KEY)
-        .orderBy(*silver.FIRST_OCCURRENCE_ORDER)
-        .rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    )
-    ranked = flagged.withColumn("_occurrence", F.row_number().over(first_first))
+    ranked = flagged.withColumn("_occurrence", silver.occurrence(silver.is_kept()))
     already_in_silver = F.lit(False)
     if silver_keys is not None:
-        renamed = silver_keys.select(
-            *[F.col(key).alias(f"_silver_{key}") for key in silver.DEDUP_KEY], F.lit(True).alias("_silver_matched")
-        )
-        matches = reduce(
-            lambda a, b: a & b, [F.col(key).eqNullSafe(F.col(f"_silver_{key}")) for key in silver.DEDUP_KEY]
-        )
-        ranked = ranked.join(renamed, on=silver.is_kept() & matches, how="left")
-        already_in_silver = F.col("_silver_matched").isNotNull()
+        keys = silver_keys.withColumn("_in_silver", F.lit(True))
+        on = silver.is_kept() & silver.same_event(ranked, keys)
+        ranked = ranked.join(keys, on=on, how="left").select(ranked["*"], keys["_in_silver"])
+        already_in_silver = F.col("_in_silver").isNotNull()
     duplicate_in_batch = silver.is_kept() & (F.col("_occurrence") > 1)
     outcome = (
         F.when(~silver.is_kept(), F.lit(QUARANTINED))
         .when(duplicate_in_batch | already_in_silver, F.lit(DUPLICATE))
         .otherwise(F.lit(RELEASED))
     )
-    extra = [name for name in ranked.columns if name.startswith("_silver_") or name == "_occurrence"]
+    extra = [name for name in ("_in_silver", "_occurrence") if name in ranked.columns]
     return ranked.withColumns({"outcome": outcome, "_duplicate_in_batch": duplicate_in_batch}).drop(*extra)
 
 
@@ -118,8 +110,8 @@ def outcome_counts(outcomes: DataFrame) -> dict[str, int]:
 def run_replay(spark: SparkSession, params: PipelineParams) -> layers.LayerSummary:
     """Re-evaluate `events_quarantine` with the current rules: release what passes, update the rest."""
     lake = params.path("lake_dir")
-    run_id = params.run_id or ledger.new_run_id()
-    record = ledger.RunRecord(run_id=run_id, layer="silver", notebook=NOTEBOOK, parameters=params.as_dict())
+    record = start_record(params, "silver", NOTEBOOK)
+    run_id = record.run_id
     details: dict[str, Any] = {"reasons_changed": 0, "still_quarantined": {}}
     with transaction.layer_run(spark, lake, record):
         record.rows_in = record.rows_out = record.rows_quarantined = record.rows_duplicate = 0
@@ -132,12 +124,14 @@ def run_replay(spark: SparkSession, params: PipelineParams) -> layers.LayerSumma
         flagged = reevaluate(quarantined, params.max_price, params.rule_actions).persist(StorageLevel.MEMORY_AND_DISK)
         counts = quality.rule_failure_counts(flagged, extra={"kept": silver.is_kept()})
         if counts["evaluated"] > 0:
-            _stop_on_failing_rules(counts, params.rule_actions)
-            outcomes = with_outcomes(flagged, _silver_keys(spark, lake, record)).persist(StorageLevel.MEMORY_AND_DISK)
+            silver_layer.stop_on_failing_rules(flagged, counts, params.rule_actions)
+            outcomes = with_outcomes(flagged, _silver_keys(spark, lake, record, flagged))
+            outcomes = outcomes.persist(StorageLevel.MEMORY_AND_DISK)
             tally = outcome_counts(outcomes)
             inserted, remaining = _write(spark, lake, record, quarantined, outcomes, tally)
             duplicates = tally["duplicates_in_batch"] + tally["duplicates_in_silver"]
-            check_conservation(counts["evaluated"], inserted, remaining, duplicates)
+            silver_layer.check_conservation(counts["evaluated"], inserted, remaining, tally["duplicates_in_batch"],
+                                            tally["duplicates_in_silver"], read="quarantined rows re-evaluated")
             record.rows_in, record.rows_out, record.rows_quarantined = counts["evaluated"], inserted, remaining
             record.rows_duplicate = duplicates
             metrics = quality.dq_metric_rows(counts, params.rule_actions, duplicates, counts["kept"])
@@ -148,13 +142,14 @@ def run_replay(spark: SparkSession, params: PipelineParams) -> layers.LayerSumma
     return layers.LayerSummary(run_id, record, details)
 
 
-def _silver_keys(spark: SparkSession, lake: Any, record: ledger.RunRecord) -> DataFrame | None:
-    """The dedup keys of `events_cleaned` at its current version (recorded as read); None without silver."""
+def _silver_keys(spark: SparkSession, lake: Any, record: ledger.RunRecord, flagged: DataFrame) -> DataFrame | None:
+    """The dedup keys of `events_cleaned` (recorded as read) on the dates of the passing rows; None without silver."""
     version = storage.table_version(spark, lake, "events_cleaned")
     if version is None:
         return None
     record.versions_read["events_cleaned"] = version
-    return storage.read_table(spark, lake, "events_cleaned", version=version).select(*silver.DEDUP_KEY)
+    passing = flagged.filter(silver.is_kept()).select(F.to_date("event_time").alias("event_date"))
+    return silver_layer.silver_keys(spark, lake, version, silver_layer.dates_condition(passing))
 
 
 def _write(
@@ -187,19 +182,9 @@ def _write(
 
 def _carry_bronze_position(spark: SparkSession, lake: Any, record: ledger.RunRecord) -> None:
     """Record the bronze version silver has processed: the next silver run takes it from the latest silver run."""
-    previous = ledger.last_succeeded(spark, lake, "silver")
-    processed = (previous["versions_read"] or {}).get("events_raw") if previous else None
+    processed = silver_layer.processed_bronze_version(spark, lake)
     if processed is not None:
         record.versions_read["events_raw"] = processed
-
-
-def _stop_on_failing_rules(counts: dict[str, int], actions: dict[str, str]) -> None:
-    failing = [name for name in quality.rules_with_action(actions, "fail") if counts[name] > 0]
-    if failing:
-        raise layers.RuleFailure(
-            f"rule {failing[0]} (action fail) fails on {counts[failing[0]]} of {counts['evaluated']} quarantined "
-            f"rows; nothing was replayed. Set rule_actions.{failing[0]} to drop (keep them quarantined) or warn."
-        )
 
 
 def _write_quarantine(outcomes: DataFrame, lake: Any) -> int:
@@ -217,16 +202,6 @@ def _write_quarantine(outcomes: DataFrame, lake: Any) -> int:
         updates={"quarantine_reasons": "s.quarantine_reasons", "quarantine_reason": "s.quarantine_reason"},
     )
     return written.version
-
-
-def check_conservation(evaluated: int, inserted: int, quarantined: int, duplicates: int) -> None:
-    """Quarantined rows re-evaluated = rows inserted into silver + still quarantined + duplicates."""
-    if evaluated != inserted + quarantined + duplicates:
-        raise layers.ConservationError(
-            f"row conservation violated: quarantined rows re-evaluated {evaluated} != inserted into silver "
-            f"{inserted} + still quarantined {quarantined} + duplicates {duplicates} "
-            f"(= {inserted + quarantined + duplicates}); the replay's writes are undone"
-        )
 
 
 def _reasons(outcomes: DataFrame) -> dict[str, int]:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from lib.contracts import tables
 from lib.contracts.schemas import EVENTS_CLEANED, EVENTS_RAW, QUARANTINE_COLUMNS
 from lib.transforms import quality
 
-DEDUP_KEY: tuple[str, ...] = ("event_time", "user_id", "product_id", "user_session", "event_type")
+DEDUP_KEY: tuple[str, ...] = tables.EVENTS_CLEANED.key
 FIRST_OCCURRENCE_ORDER: tuple[str, ...] = ("ingestion_timestamp", "source_file", "source_line")
 STRING_COLUMNS: tuple[str, ...] = ("event_type", "category_code", "brand", "user_session")
 UNKNOWN = "unknown"
@@ -58,16 +60,27 @@ def is_kept() -> Column:
     return F.size("quarantine_reasons") == 0
 
 
-def filter_first_occurrence(df: DataFrame) -> DataFrame:
-    """Keep the first row of each dedup key: earliest ingestion, then source file, then line."""
+def occurrence(*within: Column) -> Column:
+    """A row's rank among the rows of its dedup key (and of `within`): 1 for the first occurrence.
+
+    First means earliest ingestion, then source file, then line.
+    """
     first_first = (
-        Window.partitionBy(*DEDUP_KEY)
+        Window.partitionBy(*within, *DEDUP_KEY)
         .orderBy(*FIRST_OCCURRENCE_ORDER)
         .rowsBetween(Window.unboundedPreceding, Window.currentRow)
     )
-    return df.withColumn("_occurrence", F.row_number().over(first_first)).filter(F.col("_occurrence") == 1).drop(
-        "_occurrence"
-    )
+    return F.row_number().over(first_first)
+
+
+def filter_first_occurrence(df: DataFrame) -> DataFrame:
+    """Keep the first row of each dedup key."""
+    return df.withColumn("_occurrence", occurrence()).filter(F.col("_occurrence") == 1).drop("_occurrence")
+
+
+def same_event(left: DataFrame, right: DataFrame) -> Column:
+    """Join condition: the two rows have the same dedup key, a null matching a null."""
+    return reduce(lambda a, b: a & b, [left[key].eqNullSafe(right[key]) for key in DEDUP_KEY])
 
 
 def event_id(key: tuple[str, ...] = DEDUP_KEY) -> Column:
