@@ -27,7 +27,7 @@ from lib.contracts.params import load_params
 from lib.contracts.paths import REPO_ROOT
 from lib.contracts.schemas import column_description
 from lib.lake import storage
-from lib.lake.session import build_spark
+from lib.lake.session import build_spark, running_session, settings
 from lib.transforms import quality
 
 DEFAULT_PARAMS = REPO_ROOT / "params" / "default.yaml"
@@ -246,7 +246,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="compare with --out instead of writing it")
     parser.add_argument("--apply-comments", action="store_true", help="write the descriptions as column comments")
     args = parser.parse_args(argv)
-    spark = build_spark("local[1]", app_name="datadocs", shuffle_partitions=1, driver_memory="1g")
+    # Called in-process, it shares the caller's running session, whatever its master and memory;
+    # its few small tables take one shuffle partition, for this work only.
+    spark = running_session() or build_spark("local[1]", app_name="datadocs", shuffle_partitions=1, driver_memory="1g")
+    with settings(spark, {"spark.sql.shuffle.partitions": "1"}):
+        return document(spark, args)
+
+
+def document(spark: SparkSession, args: argparse.Namespace) -> int:
+    """What the command line asks for: the comments applied, or the dictionary written or checked; the exit code."""
     if args.apply_comments:
         changed = apply_comments(spark, args.lake)
         print(f"commented {len(changed)} columns" + (f": {', '.join(changed)}" if changed else ""))
@@ -270,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())
