@@ -23,6 +23,7 @@ from pyspark.sql import SparkSession
 
 from lib.contracts import tables
 from lib.lake import storage
+from lib.lake.session import settings
 
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 # Every table but the append-only ones (events_raw, see above) and the ledger, which records the attempts.
@@ -69,15 +70,8 @@ def parse_commit_tag(user_metadata: str | None) -> dict[str, str] | None:
 @contextlib.contextmanager
 def tagged_commits(spark: SparkSession, attempt_id: str, run_id: str, layer: str) -> Iterator[None]:
     """Tag every Delta commit of this session with the run, for as long as the block runs."""
-    previous = spark.conf.get(USER_METADATA_CONF, None)
-    spark.conf.set(USER_METADATA_CONF, commit_tag(attempt_id, run_id, layer))
-    try:
+    with settings(spark, {USER_METADATA_CONF: commit_tag(attempt_id, run_id, layer)}):
         yield
-    finally:
-        if previous is None:
-            spark.conf.unset(USER_METADATA_CONF)
-        else:
-            spark.conf.set(USER_METADATA_CONF, previous)
 
 
 def roll_back_unfinished(
