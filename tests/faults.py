@@ -31,7 +31,7 @@ from lib.lake.session import build_spark
 params = params_from_mapping(json.loads(sys.argv[1]))
 spark = build_spark(params.spark_master, "lakehouse-fault", params.shuffle_partitions, "1g")
 for layer in sys.argv[2].split(","):
-    getattr(pipeline, f"run_{layer}")(spark, params)
+    getattr(layers, f"run_{layer}")(spark, params)
 print("finished", flush=True)
 """
 
