@@ -12,9 +12,9 @@ from pyspark.sql import functions as F
 
 from lakehouse_testing import data_rows, ran_in_one_kernel, run_all_layers
 from lib.contracts.params import load_params
+from lib.contracts.tables import TABLES
 from lib.lake import storage
 from lib.layers import GOLD_TABLES
-from lib.ops.datadocs import TABLES
 from lib.orchestration import notebooks
 
 
