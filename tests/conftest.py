@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
 
 from lakehouse_testing import run_all_layers, scratch_params
+from lib.contracts.paths import REPO_ROOT
 from lib.lake.session import build_spark
+
+# The project's packages `dashboard` and `bench` share their names with folders of tests/, which pytest puts
+# on sys.path: with the repository first, `import dashboard` finds the package, not the tests' folder.
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
 
 
 @pytest.fixture(scope="session")

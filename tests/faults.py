@@ -21,8 +21,8 @@ from urllib.parse import unquote
 import psutil
 
 from lib.contracts.params import PipelineParams
+from lib.contracts.paths import REPO_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CHILD_SCRIPT = """
 import json, sys
 from lib import layers
@@ -66,7 +66,7 @@ def start_layers(params: PipelineParams, layers: str = "bronze,silver,gold") -> 
     """The layers in a child process of their own (process group leader), output captured."""
     return subprocess.Popen(
         [sys.executable, "-c", CHILD_SCRIPT, json.dumps(params.as_dict()), layers],
-        cwd=PROJECT_ROOT,
+        cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

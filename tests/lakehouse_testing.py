@@ -1,26 +1,45 @@
-"""Helpers for tests that run the real pipeline: scratch parameters and all three layers."""
+"""Helpers shared by the tests: scratch parameters, all three layers, and the one comparison of two tables."""
 
 from __future__ import annotations
 
-from collections import Counter
+import datetime as dt
+import socket
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import nbformat
-from pyspark.sql import SparkSession
+import yaml
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+from pyspark.testing import assertDataFrameEqual
 
 from lib import layers
 from lib.contracts.params import PipelineParams, load_params
-from lib.lake import storage
+from lib.contracts.paths import REPO_ROOT
 from lib.orchestration.notebooks import SERIES, STORED_OUTPUTS_PARAMS
 
-REES46_DIR = Path(__file__).resolve().parents[1] / "data" / "samples" / "rees46"
-AUDIT_COLUMNS = frozenset({"run_id", "ingestion_timestamp", "created_at", "processed_timestamp", "quarantined_at"})
+REES46_DIR = REPO_ROOT / "data" / "samples" / "rees46"
+# Two runs on the same input agree on their doubles to this many decimals: Spark sums doubles in the order
+# its shuffle hands the partial sums over, so a sum or an average taken again differs in its last bits.
+RUN_DECIMALS = 6
+# The working column `comparable` adds; a table's own columns never start with "__".
+NAN_COLUMNS = "__nan_columns"
 
 
 def scratch_params(root: Path, params_file: Path = STORED_OUTPUTS_PARAMS, **overrides: object) -> PipelineParams:
     """The parameter file's values with the lake and landing folders under root."""
     values = {"lake_dir": str(root / "lake"), "landing_dir": str(root / "landing"), **overrides}
     return load_params(params_file, values)
+
+
+def write_params(folder: Path, **values: object) -> Path:
+    """A parameter file folder/params.yaml with the lake and landing folders under folder, for a run in a subprocess."""
+    params_file = folder / "params.yaml"
+    params_file.write_text(
+        yaml.safe_dump({"lake_dir": str(folder / "lake"), "landing_dir": str(folder / "landing"), **values})
+    )
+    return params_file
 
 
 def run_all_layers(spark: SparkSession, params: PipelineParams) -> dict[str, layers.LayerSummary]:
@@ -31,16 +50,56 @@ def run_all_layers(spark: SparkSession, params: PipelineParams) -> dict[str, lay
     }
 
 
-def data_rows(spark: SparkSession, lake: Path, name: str) -> Counter:
-    """A table's rows without audit columns, doubles to 6 decimals (`rounded`), as a multiset."""
-    df = storage.read_table(spark, lake, name)
-    columns = sorted(column for column in df.columns if column not in AUDIT_COLUMNS)
-    return Counter(repr(rounded(row)) for row in df.select(*columns).collect())
+def comparable(df: DataFrame, decimals: int | None = None) -> DataFrame:
+    """The DataFrame as `assert_same_rows` compares it: doubles rounded to `decimals` places when given, and NaN
+    moved out of its column into NAN_COLUMNS, the names of the row's columns that held NaN.
+
+    assertDataFrameEqual lets a NaN match any double (its tolerance test is false for NaN); as a name in a list
+    of strings, it matches only a NaN in the same column.
+    """
+    floats = [field.name for field in df.schema if isinstance(field.dataType, (T.DoubleType, T.FloatType))]
+    if not floats:
+        return df
+
+    def number(name: str) -> Column:
+        return F.when(~F.isnan(name), F.col(name) if decimals is None else F.round(name, decimals))
+
+    nan_columns = F.array_compact(F.array(*[F.when(F.isnan(name), F.lit(name)) for name in floats]))
+    return df.withColumns({**{name: number(name) for name in floats}, NAN_COLUMNS: nan_columns})
 
 
-def rounded(row: tuple) -> tuple:
-    """The row with its doubles to 6 decimals: sums of doubles taken in another order differ in their last bits."""
-    return tuple(round(value, 6) if isinstance(value, float) else value for value in row)
+def assert_same_rows(
+    actual: DataFrame,
+    expected: DataFrame | Sequence[tuple],
+    ignored: Collection[str] = (),
+    decimals: int | None = None,
+    atol: float = 0.0,
+) -> None:
+    """Assert that `actual` holds the rows of `expected`, each as often, in any order (`assertDataFrameEqual`).
+
+    Both leave out the `ignored` columns; the others must agree in name, order and type. `expected` may be
+    literal rows, read in the actual's columns. Doubles are rounded to `decimals` places first when given,
+    then must be equal within `atol`: with neither, the comparison is exact. NaN equals NaN only.
+    """
+    actual = actual.drop(*ignored)
+    if isinstance(expected, DataFrame):
+        expected = expected.drop(*ignored)
+    else:
+        expected = actual.sparkSession.createDataFrame(list(expected), actual.schema)
+    assertDataFrameEqual(
+        comparable(actual, decimals), comparable(expected, decimals), rtol=0.0, atol=atol, showOnlyDiff=True
+    )
+
+
+def utc(*parts: int) -> dt.datetime:
+    return dt.datetime(*parts, tzinfo=dt.UTC)
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def ran_in_one_kernel(run_dir: Path) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,11 +13,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:  # `dashboard` without `pip install -e .`
-    sys.path.insert(0, str(REPO_ROOT))
+from lakehouse_testing import free_port
+from lib.contracts.paths import REPO_ROOT
+
 APP = REPO_ROOT / "dashboard" / "app.py"
-PAGES = ("overview", "daily_sales", "conversion_funnel", "customers", "products", "data_quality", "pipeline_runs")
 
 
 @pytest.fixture
@@ -37,16 +35,10 @@ def open_app(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path, str], AppTest]:
     return open_page
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def served_app(pipeline_lake: Path, tmp_path: Path) -> Iterator[str]:
     """`streamlit run` on a free localhost port over the fixture lake; its URL once healthy."""
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "streamlit.log").open("w")
     command = [
         sys.executable, "-m", "streamlit", "run", str(APP),

@@ -16,10 +16,11 @@ import pytest
 from pyspark.sql import SparkSession
 
 from faults import KillPoint, run_and_kill, start_layers
-from lakehouse_testing import data_rows, run_all_layers, scratch_params
+from lakehouse_testing import RUN_DECIMALS, assert_same_rows, comparable, run_all_layers, scratch_params
 from lib import layers
 from lib.lake import lock, recovery, storage
 from lib.layers import GOLD_TABLES
+from lib.ops.compare import AUDIT_COLUMNS
 
 DATA_TABLES = ("events_raw", "events_cleaned", "events_quarantine", *GOLD_TABLES)
 KILL_POINTS = (
@@ -43,11 +44,16 @@ if os.environ.get("LAKEHOUSE_RELIABILITY_LONG"):
 
 
 def compare_with_clean_run(spark: SparkSession, lake: Path, clean_lake: Path) -> dict[str, tuple[int, int]]:
-    """Per table: (rows of the clean run missing here, rows here beyond the clean run)."""
+    """Per table: (rows of the clean run missing here, rows here beyond the clean run), as multisets.
+
+    The rows are compared as `assert_same_rows` compares two runs (without the audit columns, doubles to
+    RUN_DECIMALS places), counted rather than asserted: the counts make the reliability summary.
+    """
     differences = {}
     for name in DATA_TABLES:
-        got, expected = data_rows(spark, lake, name), data_rows(spark, clean_lake, name)
-        differences[name] = (sum((expected - got).values()), sum((got - expected).values()))
+        got, expected = (comparable(storage.read_table(spark, folder, name).drop(*AUDIT_COLUMNS), RUN_DECIMALS)
+                         for folder in (lake, clean_lake))
+        differences[name] = (expected.exceptAll(got).count(), got.exceptAll(expected).count())
     return differences
 
 
@@ -131,7 +137,6 @@ def test_two_runs_at_once_wait_for_each_other(
     differences = compare_with_clean_run(spark, tmp_path / "lake", pipeline_lake)
     record_outcome(record_property, "two runs at once", differences)
     assert differences == {name: (0, 0) for name in DATA_TABLES}
-    runs = storage.read_table(spark, tmp_path / "lake", "pipeline_runs").collect()
-    assert sorted((row["run_id"], row["layer"], row["status"]) for row in runs) == sorted(
-        (f"concurrent-{n}", layer, "succeeded") for n in (1, 2) for layer in ("bronze", "silver", "gold")
-    )
+    runs = storage.read_table(spark, tmp_path / "lake", "pipeline_runs").select("run_id", "layer", "status")
+    every_layer = ("bronze", "silver", "gold")
+    assert_same_rows(runs, [(f"concurrent-{n}", layer, "succeeded") for n in (1, 2) for layer in every_layer])

@@ -17,7 +17,7 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse_testing import REES46_DIR, scratch_params
+from lakehouse_testing import REES46_DIR, assert_same_rows, scratch_params
 from lib import layers
 from lib.contracts.params import PipelineParams
 from lib.lake import storage
@@ -251,7 +251,7 @@ def test_a_byte_order_mark_and_crlf_line_ends_are_read_as_a_header_and_lines(run
 def test_an_extra_column_is_kept_in_bronze_and_reported(run: Run) -> None:
     assert set(assert_nothing_lost(run, "extra_column.csv").values()) == {"silver"}
     campaigns = run.table("events_raw").filter(F.col("source_file") == "extra_column.csv").select("campaign")
-    assert [row["campaign"] for row in campaigns.collect()] == ["fall"] * 3
+    assert_same_rows(campaigns, [("fall",)] * 3)
     assert run.outcome("extra_column.csv")["notes"] == "extra columns: campaign"
     assert run.bronze.details["extra_columns"] == ["campaign", "customer_id"]
 
@@ -270,7 +270,7 @@ def test_a_renamed_header_keeps_the_column_as_extra_and_quarantines_the_rows(run
     assert set(assert_nothing_lost(run, "renamed.csv").values()) == {"quarantine: valid_user_id"}
     assert run.outcome("renamed.csv")["notes"] == "extra columns: customer_id; missing columns: user_id"
     kept = run.table("events_raw").filter(F.col("source_file") == "renamed.csv").select("customer_id")
-    assert sorted(row["customer_id"] for row in kept.collect()) == sorted(line.split(",")[7] for line in rows(130))
+    assert_same_rows(kept, [(line.split(",")[7],) for line in rows(130)])
 
 
 def test_drift_and_rescue_are_counted_in_dq_metrics(run: Run) -> None:
@@ -300,8 +300,8 @@ def test_landing_glob_selects_the_files_bronze_considers(spark: SparkSession, tm
     one_day = run_layers(spark, tmp_path, files, landing_glob="**/2019-10-02*")
     assert one_day.bronze.details["files_new"] == ["2019-10-02.csv", "late/2019-10-02.csv"]
     assert one_day.bronze.details["files_not_matching_glob"] == 2
-    assert sorted(row["source_file"] for row in one_day.table("events_raw").select("source_file").distinct()
-                  .collect()) == ["2019-10-02.csv", "late/2019-10-02.csv"]
+    assert_same_rows(one_day.table("events_raw").select("source_file").distinct(),
+                     [("2019-10-02.csv",), ("late/2019-10-02.csv",)])
 
 
 def test_file_names_with_spaces_signs_and_accents_are_ingested_once_under_their_names(
@@ -311,7 +311,6 @@ def test_file_names_with_spaces_signs_and_accents_are_ingested_once_under_their_
     files = {name: csv(*rows(140 + 3 * i)) for i, name in enumerate(names)}
     first = run_layers(spark, tmp_path, files)
     assert sorted(first.bronze.details["files_new"]) == sorted(names)
-    stored = first.table("events_raw").groupBy("source_file").count().collect()
-    assert {row["source_file"]: row["count"] for row in stored} == {name: 3 for name in names}
+    assert_same_rows(first.table("events_raw").groupBy("source_file").count(), [(name, 3) for name in names])
     again = layers.run_bronze(spark, first.params)
     assert again.details["files_new"] == [] and again.details["files_already_ingested"] == len(names)

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import types as T
 
-from lakehouse_testing import run_all_layers, scratch_params
+from lakehouse_testing import RUN_DECIMALS, assert_same_rows, comparable, run_all_layers, scratch_params
 from lib import layers
 from lib.lake import storage
 from lib.layers import gold as gold_layer
@@ -22,37 +21,45 @@ DAYS = [dt.date(2019, 10, 1) + dt.timedelta(days=n) for n in range(5)]
 ARRIVAL_ORDER = (0, 1, 3, 4, 2)  # the third day's file lands last: late data
 
 
-def rounded_rows(df: DataFrame) -> list[tuple]:
-    """Rows in a stable order, doubles rounded to 6 decimals (sums in another order differ in the last bits)."""
-    doubles = {field.name for field in df.schema if isinstance(field.dataType, T.DoubleType)}
-    rows = [
-        tuple(round(row[name], 6) if name in doubles and row[name] is not None else row[name] for name in df.columns)
-        for row in df.collect()
-    ]
-    return sorted(rows, key=repr)
-
-
-def rebuilt_tables(spark: SparkSession, lake: Path, params) -> dict[str, list[tuple]]:
+def rebuilt_tables(spark: SparkSession, lake: Path, params) -> dict[str, DataFrame]:
+    """The gold tables built in full from the current silver, materialized: a later run changes the lake."""
     version = storage.table_version(spark, lake, "events_cleaned")
     tables, _, cached = gold_layer.build_tables(spark, lake, params, version, GoldPlan("full", "test"))
-    rows = {name: rounded_rows(table) for name, table in tables.items()}
+    rebuilt = {name: table.localCheckpoint() for name, table in tables.items()}
     for frame in cached:
         frame.unpersist()
-    return rows
+    return rebuilt
+
+
+def gold_versions(spark: SparkSession, lake: Path) -> dict[str, int]:
+    return {name: storage.table_version(spark, lake, name) for name in GOLD_TABLES}
+
+
+@dataclasses.dataclass
+class Step:
+    """One day's run: the day, gold's details, the versions gold wrote, and a full rebuild to hold them against."""
+
+    day: dt.date
+    details: dict
+    written: dict[str, int]
+    rebuilt: dict[str, DataFrame]
 
 
 @dataclasses.dataclass
 class DayByDay:
-    """The lake after every day arrived, and what each step's gold held against a rebuild of it."""
+    """The lake after every day arrived, and each step of it."""
 
     root: Path
-    steps: list[tuple[dt.date, dict, dict[str, list[tuple]], dict[str, list[tuple]]]]
-    daily_columns: list[str]
+    steps: list[Step]
+
+    @property
+    def lake(self) -> Path:
+        return self.root / "lake"
 
 
 @pytest.fixture(scope="module")
 def day_by_day(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> DayByDay:
-    """Five generated days, added one run at a time in ARRIVAL_ORDER, gold compared with a rebuild after each."""
+    """Five generated days, added one run at a time in ARRIVAL_ORDER, gold rebuilt in full after each."""
     root = tmp_path_factory.mktemp("incremental")
     generate_landing(root / "landing", days=len(DAYS), start_date=DAYS[0], events_per_day=1500, seed=7, fault_rate=0.02)
     steps = []
@@ -60,9 +67,8 @@ def day_by_day(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) ->
         params = scratch_params(root, generate_input=False, landing_glob=f"{DAYS[day]:%Y-%m-%d}*")
         details = run_all_layers(spark, params)["gold"].details
         lake = params.path("lake_dir")
-        written = {name: rounded_rows(storage.read_table(spark, lake, name)) for name in GOLD_TABLES}
-        steps.append((DAYS[day], details, written, rebuilt_tables(spark, lake, params)))
-    return DayByDay(root, steps, storage.read_table(spark, lake, "daily_sales_summary").columns)
+        steps.append(Step(DAYS[day], details, gold_versions(spark, lake), rebuilt_tables(spark, lake, params)))
+    return DayByDay(root, steps)
 
 
 def copy_of(day_by_day: DayByDay, tmp_path: Path) -> Path:
@@ -71,22 +77,26 @@ def copy_of(day_by_day: DayByDay, tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_days_one_by_one_and_a_late_day_equal_a_rebuild(day_by_day: DayByDay) -> None:
-    for position, (day, details, written, expected) in enumerate(day_by_day.steps):
-        assert details["mode"] == ("full" if position == 0 else "incremental"), details["reason"]
-        if position > 0:
-            assert details["touched"]["dates"] == [day]
-        for name in GOLD_TABLES:
-            assert written[name] == expected[name], f"{name} after {day}"
+def daily_by_date(step: Step) -> dict[dt.date, dict]:
+    """The step's rebuilt daily summary by date, doubles to RUN_DECIMALS places as they are compared."""
+    daily = comparable(step.rebuilt["daily_sales_summary"], RUN_DECIMALS)
+    return {row["event_date"]: row.asDict() for row in daily.collect()}
 
-    before_late = {row[0]: row for row in day_by_day.steps[-2][3]["daily_sales_summary"]}
-    late_daily = {row[0]: row for row in day_by_day.steps[-1][3]["daily_sales_summary"]}
+
+def test_days_one_by_one_and_a_late_day_equal_a_rebuild(spark: SparkSession, day_by_day: DayByDay) -> None:
+    for position, step in enumerate(day_by_day.steps):
+        assert step.details["mode"] == ("full" if position == 0 else "incremental"), step.details["reason"]
+        if position > 0:
+            assert step.details["touched"]["dates"] == [step.day]
+        for name in GOLD_TABLES:
+            written = storage.read_table(spark, day_by_day.lake, name, version=step.written[name])
+            assert_same_rows(written, step.rebuilt[name], decimals=RUN_DECIMALS)
+
+    before_late, late_daily = daily_by_date(day_by_day.steps[-2]), daily_by_date(day_by_day.steps[-1])
     assert set(late_daily) == set(DAYS)
-    columns = day_by_day.daily_columns
-    moving_average, day_over_day = columns.index("revenue_7d_avg"), columns.index("revenue_dod_change")
     for later_day in DAYS[3:]:
-        assert late_daily[later_day][moving_average] != before_late[later_day][moving_average]
-    assert late_daily[DAYS[3]][day_over_day] != before_late[DAYS[3]][day_over_day]
+        assert late_daily[later_day]["revenue_7d_avg"] != before_late[later_day]["revenue_7d_avg"]
+    assert late_daily[DAYS[3]]["revenue_dod_change"] != before_late[DAYS[3]]["revenue_dod_change"]
 
 
 def test_parameter_forces_a_full_rebuild_with_the_same_result(
@@ -94,10 +104,14 @@ def test_parameter_forces_a_full_rebuild_with_the_same_result(
 ) -> None:
     params = scratch_params(copy_of(day_by_day, tmp_path), generate_input=False, gold_full_rebuild=True)
     lake = params.path("lake_dir")
-    before = {name: rounded_rows(storage.read_table(spark, lake, name)) for name in GOLD_TABLES}
+    before = gold_versions(spark, lake)
     summary = layers.run_gold(spark, params)
     assert (summary.details["mode"], summary.details["reason"]) == ("full", "parameter gold_full_rebuild is true")
-    assert {name: rounded_rows(storage.read_table(spark, lake, name)) for name in GOLD_TABLES} == before
+    after = gold_versions(spark, lake)
+    for name in GOLD_TABLES:
+        assert after[name] > before[name], f"{name} was not written again"
+        incremental = storage.read_table(spark, lake, name, version=before[name])
+        assert_same_rows(storage.read_table(spark, lake, name), incremental, decimals=RUN_DECIMALS)
 
 
 def test_a_changed_gold_table_makes_the_next_run_rebuild(

@@ -12,14 +12,14 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
-from pyspark.testing import assertDataFrameEqual
 
-from lakehouse_testing import scratch_params
+from lakehouse_testing import RUN_DECIMALS, assert_same_rows, scratch_params
 from lib import layers
 from lib.contracts.paths import REPO_ROOT
 from lib.lake import storage
+from lib.ops.compare import AUDIT_COLUMNS
 from lib.orchestration import notebooks
 
 COMPARED_TABLES = ("events_cleaned", "events_quarantine", *layers.GOLD_TABLES)
@@ -70,13 +70,6 @@ def test_make_lab_opens_the_notebooks_with_the_project_kernel(tmp_path: Path) ->
     assert pyspark_version.startswith("4.")
 
 
-def without_audit_columns(df: DataFrame) -> DataFrame:
-    """A table without the columns that differ between two runs of the same input: ids and times."""
-    audit = [name for name in df.columns
-             if name in ("run_id", "created_at") or name.endswith("_timestamp") or name.endswith("_at")]
-    return df.drop(*audit)
-
-
 def test_silver_interrupted_half_way_then_rerun_from_the_top_matches_a_clean_run(
     spark: SparkSession, pipeline_lake: Path, tmp_path: Path
 ) -> None:
@@ -108,14 +101,13 @@ def test_silver_interrupted_half_way_then_rerun_from_the_top_matches_a_clean_run
         else:
             raise AssertionError("the silver run was not interrupted")
         interrupted = storage.read_table(spark, params.path("lake_dir"), "pipeline_runs")
-        assert [row["status"] for row in interrupted.filter(F.col("layer") == "silver").collect()] == ["failed"]
+        assert_same_rows(interrupted.filter(F.col("layer") == "silver").select("status"), [("failed",)])
         for index, cell in enumerate(silver.cells):
             client.execute_cell(cell, index)
 
     layers.run_gold(spark, params)
 
     for table in COMPARED_TABLES:
-        rerun = without_audit_columns(storage.read_table(spark, params.path("lake_dir"), table))
-        clean = without_audit_columns(storage.read_table(spark, pipeline_lake, table))
-        assert rerun.count() == clean.count(), table
-        assertDataFrameEqual(rerun, clean, checkRowOrder=False)
+        rerun = storage.read_table(spark, params.path("lake_dir"), table)
+        clean = storage.read_table(spark, pipeline_lake, table)
+        assert_same_rows(rerun, clean, ignored=AUDIT_COLUMNS, decimals=RUN_DECIMALS)

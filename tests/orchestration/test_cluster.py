@@ -14,7 +14,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,13 +25,13 @@ from typing import Any
 import nbformat
 import pyspark
 import pytest
-import yaml
 from pyspark.sql import SparkSession
 
-from lakehouse_testing import rounded
+from lakehouse_testing import RUN_DECIMALS, assert_same_rows, free_port, write_params
 from lib.contracts.paths import REPO_ROOT
 from lib.lake import storage
 from lib.layers import GOLD_TABLES
+from lib.ops.compare import AUDIT_COLUMNS
 from lib.orchestration.notebooks import SERIES
 
 SPARK_HOME = Path(pyspark.__file__).resolve().parent  # pip's pyspark ships bin/spark-class and jars/
@@ -46,8 +45,8 @@ SMALL_INPUT: dict[str, Any] = {
     "driver_memory": "1g",
     "run_id": "cluster-vs-local",  # the same id in both lakes, so run_id columns compare too
 }
-# Set from the wall clock when a row is written: the only columns allowed to differ.
-AUDIT_TIME_COLUMNS = {"ingestion_timestamp", "created_at", "processed_timestamp", "quarantined_at", "measured_at"}
+# Set from the wall clock when a row is written: the only columns allowed to differ (run_id is the same).
+WALL_CLOCK_COLUMNS = AUDIT_COLUMNS - {"run_id"}
 COMPARED_TABLES = ("events_raw", "events_cleaned", "events_quarantine", "dq_metrics", *GOLD_TABLES)
 LEDGER_COLUMNS = ("layer", "notebook", "status", "rows_in", "rows_out", "rows_quarantined", "rows_duplicate",
                   "versions_read", "versions_written")
@@ -62,12 +61,6 @@ def spark_env() -> dict[str, str]:
     """
     return {**os.environ, "SPARK_HOME": str(SPARK_HOME), "SPARK_LOCAL_IP": "127.0.0.1",
             "PYSPARK_PYTHON": sys.executable}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_group(command: list[str], log: Path, cwd: Path = REPO_ROOT) -> subprocess.Popen:
@@ -166,10 +159,8 @@ class RunnerRun:
 def start_series(root: Path, spark_master: str) -> RunnerRun:
     """Start the notebook series through the runner, as `make run` does, on the small input."""
     root.mkdir()
-    params = {"lake_dir": str(root / "lake"), "landing_dir": str(root / "landing"), "spark_master": spark_master,
-              **SMALL_INPUT}
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
-    command = [sys.executable, "-m", "lib.orchestration.runner", "--params", str(root / "params.yaml"),
+    params_file = write_params(root, spark_master=spark_master, **SMALL_INPUT)
+    command = [sys.executable, "-m", "lib.orchestration.runner", "--params", str(params_file),
                "--runs-dir", str(root / "runs"), "--no-progress"]
     return RunnerRun(root, spark_master, start_group(command, root / "runner.log"))
 
@@ -197,13 +188,6 @@ def completed_apps(cluster: Cluster, expected: int, timeout_s: float = 30) -> li
         time.sleep(0.5)
         state = cluster.state()
     return state["completedapps"]
-
-
-def table_rows(spark: SparkSession, lake: Path, name: str, columns: tuple[str, ...] | None = None) -> list[tuple]:
-    """A table's rows without the audit time columns, doubles to 6 decimals, in a stable order."""
-    df = storage.read_table(spark, lake, name)
-    kept = columns or tuple(sorted(column for column in df.columns if column not in AUDIT_TIME_COLUMNS))
-    return sorted((rounded(row) for row in df.select(*kept).collect()), key=repr)
 
 
 def test_notebooks_on_a_standalone_cluster_write_the_same_tables_as_local(
@@ -236,11 +220,10 @@ def test_notebooks_on_a_standalone_cluster_write_the_same_tables_as_local(
         assert re.search(r"Executor: Finished task .* in stage", executor_logs), f"no task of {app['id']} on the worker"
 
     for name in COMPARED_TABLES:
-        on_cluster = table_rows(spark, cluster_run.lake, name)
-        assert on_cluster, f"{name} is empty: the comparison would prove nothing"
-        local = table_rows(spark, local_run.lake, name)
-        assert len(on_cluster) == len(local), name
-        assert on_cluster == local, name
-    assert table_rows(spark, cluster_run.lake, "pipeline_runs", LEDGER_COLUMNS) == table_rows(
-        spark, local_run.lake, "pipeline_runs", LEDGER_COLUMNS
-    )
+        on_cluster = storage.read_table(spark, cluster_run.lake, name)
+        assert not on_cluster.isEmpty(), f"{name} is empty: the comparison would prove nothing"
+        local = storage.read_table(spark, local_run.lake, name)
+        assert_same_rows(on_cluster, local, ignored=WALL_CLOCK_COLUMNS, decimals=RUN_DECIMALS)
+    cluster_ledger, local_ledger = (storage.read_table(spark, run.lake, "pipeline_runs").select(*LEDGER_COLUMNS)
+                                    for run in runs)
+    assert_same_rows(cluster_ledger, local_ledger, decimals=RUN_DECIMALS)

@@ -6,28 +6,22 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse_testing import data_rows, ran_in_one_kernel, run_all_layers
+from lakehouse_testing import RUN_DECIMALS, assert_same_rows, ran_in_one_kernel, run_all_layers, write_params
 from lib.contracts.params import load_params
 from lib.contracts.tables import TABLES
 from lib.lake import storage
 from lib.layers import GOLD_TABLES
+from lib.ops.compare import AUDIT_COLUMNS
 from lib.orchestration import notebooks
 
-
-def write_params(tmp_path: Path, **params: object) -> Path:
-    values = {"lake_dir": str(tmp_path / "lake"), "landing_dir": str(tmp_path / "landing"),
-              "generator_days": 1, "generator_events_per_day": 300, "shuffle_partitions": 2, **params}
-    params_file = tmp_path / "params.yaml"
-    params_file.write_text(yaml.safe_dump(values))
-    return params_file
+SMALL_RUN = {"generator_days": 1, "generator_events_per_day": 300, "shuffle_partitions": 2}
 
 
 def run_runner(tmp_path: Path, *options: str, **params: object) -> subprocess.CompletedProcess:
-    params_file = write_params(tmp_path, **params)
+    params_file = write_params(tmp_path, **{**SMALL_RUN, **params})
     return subprocess.run(
         [sys.executable, "-m", "lib.orchestration.runner", "--params", str(params_file), "--runs-dir", str(tmp_path / "runs"),
          "--no-progress", *options],
@@ -65,9 +59,8 @@ def test_failing_notebook_stops_the_run_naming_notebook_and_cell(spark: SparkSes
     assert "RuleFailure: rule valid_price (action fail)" in result.stderr
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert sorted(path.name for path in run_dir.iterdir()) == ["01_bronze.ipynb", "02_silver.ipynb"]
-    runs = storage.read_table(spark, tmp_path / "lake", "pipeline_runs")
-    recorded = sorted((row["layer"], row["status"], row["run_id"]) for row in runs.collect())
-    assert recorded == [("bronze", "succeeded", run_dir.name), ("silver", "failed", run_dir.name)]
+    runs = storage.read_table(spark, tmp_path / "lake", "pipeline_runs").select("layer", "status", "run_id")
+    assert_same_rows(runs, [("bronze", "succeeded", run_dir.name), ("silver", "failed", run_dir.name)])
 
 
 def test_successful_run_records_each_notebook(spark: SparkSession, tmp_path: Path) -> None:
@@ -77,9 +70,8 @@ def test_successful_run_records_each_notebook(spark: SparkSession, tmp_path: Pat
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert sorted(path.name for path in run_dir.iterdir()) == ["01_bronze.ipynb", "02_silver.ipynb", "03_gold.ipynb"]
     runs = storage.read_table(spark, tmp_path / "lake", "pipeline_runs").filter(F.col("run_id") == run_dir.name)
-    assert sorted((row["layer"], row["status"]) for row in runs.collect()) == [
-        ("bronze", "succeeded"), ("gold", "succeeded"), ("silver", "succeeded"),
-    ]
+    assert_same_rows(runs.select("layer", "status"),
+                     [("bronze", "succeeded"), ("gold", "succeeded"), ("silver", "succeeded")])
     gold = runs.filter(F.col("layer") == "gold").first()
     silver = runs.filter(F.col("layer") == "silver").first()
     assert gold["versions_read"]["events_cleaned"] == silver["versions_written"]["events_cleaned"]
@@ -104,8 +96,10 @@ def test_one_kernel_runs_the_series_in_one_process_with_the_same_tables(spark: S
     assert ran_in_one_kernel(run_dir)
 
     (tmp_path / "separate").mkdir()
-    separate = load_params(write_params(tmp_path / "separate", generator_days=2),
+    separate = load_params(write_params(tmp_path / "separate", **{**SMALL_RUN, "generator_days": 2}),
                            {"landing_dir": str(tmp_path / "landing"), "generate_input": False})
     run_all_layers(spark, separate)
     for name in ("events_raw", "events_cleaned", *GOLD_TABLES):
-        assert data_rows(spark, tmp_path / "lake", name) == data_rows(spark, separate.path("lake_dir"), name), name
+        assert_same_rows(storage.read_table(spark, tmp_path / "lake", name),
+                         storage.read_table(spark, separate.path("lake_dir"), name),
+                         ignored=AUDIT_COLUMNS, decimals=RUN_DECIMALS)

@@ -9,14 +9,15 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from deltalake import DeltaTable
 
+from lakehouse_testing import write_params
 from lib.contracts.params import ParameterError
 from lib.orchestration import schedule
 from lib.synthetic.generator import HEADER, generate_landing
 
 DAYS = (dt.date(2019, 10, 1), dt.date(2019, 10, 2))
+SCHEDULED_RUN = {"generate_input": False, "shuffle_partitions": 2, "driver_memory": "1g"}
 
 
 def run_schedule(params_file: Path, runs_dir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -25,14 +26,6 @@ def run_schedule(params_file: Path, runs_dir: Path, *args: str) -> subprocess.Co
          "--no-progress", *args],
         capture_output=True, text=True, timeout=1200,
     )
-
-
-def write_params(folder: Path, **values: object) -> Path:
-    params = {"lake_dir": str(folder / "lake"), "landing_dir": str(folder / "landing"), "generate_input": False,
-              "shuffle_partitions": 2, "driver_memory": "1g", **values}
-    params_file = folder / "scheduled.yaml"
-    params_file.write_text(yaml.safe_dump(params))
-    return params_file
 
 
 def data_lines(path: Path) -> int:
@@ -54,7 +47,7 @@ def test_successive_dates_ingest_each_date_once_and_keep_the_newest_runs(tmp_pat
     generate_landing(tmp_path / "landing", days=len(DAYS), start_date=DAYS[0], events_per_day=300, seed=46,
                      fault_rate=0.02)
     expected = {f"{day}.csv": data_lines(tmp_path / "landing" / f"{day}.csv") for day in DAYS}
-    params_file, runs_dir = write_params(tmp_path), tmp_path / "runs"
+    params_file, runs_dir = write_params(tmp_path, **SCHEDULED_RUN), tmp_path / "runs"
     unrelated = runs_dir / "20191001T000000Z-manual"
     unrelated.mkdir(parents=True)
 
@@ -81,7 +74,7 @@ def test_successive_dates_ingest_each_date_once_and_keep_the_newest_runs(tmp_pat
 
 def test_failing_notebook_exits_non_zero_with_one_line_naming_it(tmp_path: Path) -> None:
     generate_landing(tmp_path / "landing", days=1, start_date=DAYS[0], events_per_day=300, seed=46, fault_rate=0.05)
-    params_file = write_params(tmp_path, rule_actions={"valid_price": "fail"})
+    params_file = write_params(tmp_path, **SCHEDULED_RUN, rule_actions={"valid_price": "fail"})
     result = run_schedule(params_file, tmp_path / "runs", "--date", str(DAYS[0]), "--one-kernel")
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr
     (line,) = result.stderr.splitlines()
@@ -92,11 +85,12 @@ def test_failing_notebook_exits_non_zero_with_one_line_naming_it(tmp_path: Path)
 
 
 def test_bad_parameter_or_missing_landing_folder_is_one_line_before_any_notebook(tmp_path: Path) -> None:
-    unknown = run_schedule(write_params(tmp_path, generator_dayz=1), tmp_path / "runs")
+    unknown = run_schedule(write_params(tmp_path, **SCHEDULED_RUN, generator_dayz=1), tmp_path / "runs")
     assert unknown.returncode == 2
     (line,) = unknown.stderr.splitlines()
     assert "unknown parameter 'generator_dayz'" in line
-    missing = run_schedule(write_params(tmp_path, landing_dir=str(tmp_path / "nothing-landed")), tmp_path / "runs")
+    nothing_landed = write_params(tmp_path, **SCHEDULED_RUN, landing_dir=str(tmp_path / "nothing-landed"))
+    missing = run_schedule(nothing_landed, tmp_path / "runs")
     assert missing.returncode == 2
     (line,) = missing.stderr.splitlines()
     assert line.startswith("error: parameter landing_dir=") and "does not exist" in line
@@ -104,7 +98,7 @@ def test_bad_parameter_or_missing_landing_folder_is_one_line_before_any_notebook
 
 
 def test_date_selects_its_files_and_names_the_run_folder(tmp_path: Path) -> None:
-    params_file = write_params(tmp_path)
+    params_file = write_params(tmp_path, **SCHEDULED_RUN)
     (tmp_path / "landing").mkdir()
     now = dt.datetime(2019, 10, 3, 6, 0, tzinfo=dt.timezone.utc)
     dated = schedule.plan_run(params_file, {}, tmp_path / "runs", DAYS[1], now=now)

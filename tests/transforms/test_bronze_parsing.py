@@ -7,18 +7,16 @@ a line that does not parse (or has the wrong number of fields) keeps the whole l
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.testing import assertDataFrameEqual
 
+from lakehouse_testing import utc
 from lib.contracts.schemas import EVENTS_RAW, SOURCE_TYPES
 from lib.transforms import bronze
 
-UTC = dt.timezone.utc
 A_FILE = "file:/tmp/landing/a.csv"
 B_FILE = "file:/tmp/landing/oct/b.csv"
 SESSION = "72d76fde-8bb3-4e00-8c23-a032dfed738c"
@@ -52,10 +50,6 @@ B_LAYOUT = {
     "user_session": 8,
     "campaign": 9,
 }
-
-
-def utc(*parts: int) -> dt.datetime:
-    return dt.datetime(*parts, tzinfo=UTC)
 
 
 def test_with_fields_splits_on_commas_outside_quotes_and_undoes_doubled_quotes(spark: SparkSession) -> None:

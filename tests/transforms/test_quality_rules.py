@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from pyspark.sql import SparkSession
 from pyspark.testing import assertDataFrameEqual
 

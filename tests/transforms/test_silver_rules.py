@@ -13,11 +13,11 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.testing import assertDataFrameEqual
 
+from lakehouse_testing import utc
 from lib.contracts.schemas import EVENTS_CLEANED, EVENTS_RAW, QUARANTINE_COLUMNS, SOURCE_TYPES
 from lib.transforms import silver
 from lib.transforms.quality import RULE_NAMES
 
-UTC = dt.timezone.utc
 ALL_DROP = {name: "drop" for name in RULE_NAMES}
 ALL_RULES = [
     "valid_event_time",
@@ -27,12 +27,6 @@ ALL_RULES = [
     "valid_price",
     "parseable_record",
 ]
-
-
-def utc(*parts: int) -> dt.datetime:
-    return dt.datetime(*parts, tzinfo=UTC)
-
-
 T0 = utc(2019, 10, 1, 0, 0, 7)
 
 
