@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
 
-from lakehouse_testing import run_all_layers, scratch_params
+from lakehouse_testing import Stages
 from lib.contracts.paths import REPO_ROOT
 from lib.lake.session import build_spark
 
@@ -27,12 +28,41 @@ def spark() -> SparkSession:
 
 
 @pytest.fixture(scope="session")
-def pipeline_lake(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A lake built by the real pipeline on 3 small generated days (params/ci.yaml)."""
-    root = tmp_path_factory.mktemp("pipeline-lake")
-    params = scratch_params(root, run_id="fixture-run")
-    run_all_layers(spark, params)
-    return params.path("lake_dir")
+def stages(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Stages:
+    """The lake on params/ci.yaml after each layer (3 small generated days), built once per run.
+
+    The workers of a parallel run (pytest -n) share one build, in the folder their own folders are in.
+    """
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return Stages(shared / "ci-stages").build(spark)
+
+
+@pytest.fixture(scope="session")
+def pipeline_lake(stages: Stages) -> Path:
+    """The lake after all three layers on params/ci.yaml, run id "fixture-run"; read it, or copy it to change it."""
+    return stages.lake("gold")
+
+
+# The tiers. A test is in the fast tier (`make check`) unless marked: `lake` for a test that runs the
+# pipeline in this process or reads a lake it built (a test taking a stage is marked by its fixture),
+# `end_to_end` for one that starts processes of its own (Python, a JVM, a kernel, a browser).
+TIERS = {
+    "lake": "runs the pipeline in this process, or reads a lake built by it",
+    "end_to_end": "starts processes of its own: a pipeline run, a kernel, a JVM, a server or a browser",
+}
+LAKE_FIXTURES = {"stages", "pipeline_lake"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, description in TIERS.items():
+        config.addinivalue_line("markers", f"{name}: {description}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if LAKE_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("end_to_end"):
+            item.add_marker(pytest.mark.lake)
 
 
 # Test files whose outcomes make the reliability summary: file -> what each test tries.

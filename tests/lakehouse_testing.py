@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
+import shutil
 import socket
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
 import nbformat
@@ -17,6 +20,7 @@ from pyspark.testing import assertDataFrameEqual
 from lib import layers
 from lib.contracts.params import PipelineParams, load_params
 from lib.contracts.paths import REPO_ROOT
+from lib.layers.bronze import generate_input
 from lib.orchestration.notebooks import SERIES, STORED_OUTPUTS_PARAMS
 
 REES46_DIR = REPO_ROOT / "data" / "samples" / "rees46"
@@ -31,6 +35,62 @@ def scratch_params(root: Path, params_file: Path = STORED_OUTPUTS_PARAMS, **over
     """The parameter file's values with the lake and landing folders under root."""
     values = {"lake_dir": str(root / "lake"), "landing_dir": str(root / "landing"), **overrides}
     return load_params(params_file, values)
+
+
+# The lake's stages on params/ci.yaml, each the one before it and one more layer: what `Stages` builds.
+STAGES = ("landing", "bronze", "silver", "gold")
+STAGE_RUN_ID = "fixture-run"
+
+
+class Stages:
+    """The lake on params/ci.yaml after each layer, built once and handed out as copies.
+
+    The stages live in `root`: root/<stage>/landing holds the generated files and root/<stage>/lake the
+    lake after that stage's layer ("landing": no lake yet). The first process to need them builds them
+    while holding a lock, so that the workers of a parallel run share one build; the others wait and
+    read it. A stage is read-only: a test that changes a lake takes a copy.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def lake(self, stage: str) -> Path:
+        return self.root / stage / "lake"
+
+    def params(self, stage: str, **overrides: object) -> PipelineParams:
+        """The stage's own parameters: its folders, the fixture's run id, no input generated again."""
+        return scratch_params(self.root / stage, run_id=STAGE_RUN_ID, generate_input=False, **overrides)
+
+    def copy(self, stage: str, to: Path, **overrides: object) -> PipelineParams:
+        """A copy of the stage's landing folder and lake in `to`, and parameters for a run on it."""
+        shutil.copytree(self.root / stage, to, dirs_exist_ok=True)
+        return scratch_params(to, generate_input=False, **overrides)
+
+    def build(self, spark: SparkSession) -> Stages:
+        """Build every stage unless another process did; each is a copy of the one before and one layer."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with exclusive(self.root / ".building"):
+            if (self.root / ".built").exists():
+                return self
+            shutil.rmtree(self.root / STAGES[0], ignore_errors=True)
+            generate_input(self.params(STAGES[0]))
+            for before, stage in zip(STAGES, STAGES[1:]):
+                shutil.rmtree(self.root / stage, ignore_errors=True)
+                shutil.copytree(self.root / before, self.root / stage)
+                getattr(layers, f"run_{stage}")(spark, self.params(stage))
+            (self.root / ".built").touch()
+        return self
+
+
+@contextlib.contextmanager
+def exclusive(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file for the block, waiting for another process that holds it."""
+    with lock_file.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def write_params(folder: Path, **values: object) -> Path:
