@@ -7,7 +7,7 @@ import datetime as dt
 import fcntl
 import shutil
 import socket
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 
 import nbformat
@@ -172,3 +172,28 @@ def ran_in_one_kernel(run_dir: Path) -> bool:
         for name in SERIES
     ]
     return all(later[0] == earlier[-1] + 1 for earlier, later in zip(counts, counts[1:]))
+
+
+# What a reliability test measures, summed per kind of test by the reliability summary at the end of a run
+# (tests/conftest.py): tables and rows compared with a clean run or a rebuild, and input lines accounted for.
+RELIABILITY_FIGURES = (
+    "tables_compared",
+    "tables_equal",
+    "rows_compared",
+    "rows_lost",
+    "rows_duplicated",
+    "lines_read",
+    "lines_accounted",
+)
+
+
+def record_reliability(record_property: Callable[[str, object], None], name: str, **figures: int) -> None:
+    """Record what a reliability test measured, under `name`: the fault, bad input or comparison it tried.
+
+    Call it before the test's asserts, so that a failed test's figures (a lost row) still reach the summary.
+    A figure outside RELIABILITY_FIGURES is refused: the summary would not show it.
+    """
+    unknown = sorted(set(figures) - set(RELIABILITY_FIGURES))
+    if unknown:
+        raise ValueError(f"unknown reliability figures {', '.join(unknown)}: use {', '.join(RELIABILITY_FIGURES)}")
+    record_property("reliability", {"name": name, **figures})
