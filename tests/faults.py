@@ -1,9 +1,9 @@
-"""Real faults for the reliability tests: a pipeline process SIGKILLed at a chosen moment of a write.
+"""Real faults for the reliability tests: a layer's run SIGKILLed at a chosen moment of a write.
 
-The layers run in a child process (its own Python and JVM, one process group); a watcher in the
-test process polls the lake folder and kills the whole group when the chosen moment is seen on
-disk: the first data file of a table's write (mid-write, before its commit), or a given commit of
-a table (between two commits of a layer).
+The layer runs in a child process (its own Python and JVM, one process group) on a lake the layers
+before it have written; a watcher in the test process polls the lake folder and kills the whole group
+when the chosen moment is seen on disk: the first data file of a table's write (mid-write, before its
+commit), or a given commit of a table (between two commits of the layer).
 """
 
 from __future__ import annotations
@@ -38,8 +38,13 @@ print("finished", flush=True)
 
 @dataclasses.dataclass(frozen=True)
 class KillPoint:
-    """When to kill: at the first new data file of `table` (version None), or once its `version` is committed."""
+    """When to kill `layer`'s run: at the first new data file of `table` (version None), or once its `version`
+    is committed.
 
+    The layer is stated, not looked up from the table: dq_metrics is written by bronze and silver alike.
+    """
+
+    layer: str
     table: str
     version: int | None = None
 
@@ -91,15 +96,18 @@ def kill_jvms(pid: int) -> None:
 def run_and_kill(
     params: PipelineParams, point: KillPoint, timeout: float = 600, jvm_only: bool = False
 ) -> KillOutcome:
-    """Run the layers and SIGKILL the child's whole process group (Python and JVM) at the point.
+    """Run the point's layer and SIGKILL the child's whole process group (Python and JVM) at the point.
 
     With `jvm_only`, only the child's JVM is killed, as when it dies of an OutOfMemoryError, and
-    the child's Python is left to report it.
+    the child's Python is left to report it. A point the lake has reached already (a version the
+    layers before wrote) is refused: the kill would land at another moment than the one named.
     """
     lake = Path(params.path("lake_dir"))
     files_before = data_files(lake / point.table)
+    if point.reached(lake, files_before):
+        raise ValueError(f"the lake in {lake} holds {point.table} v{point.version} before {point.layer} runs")
     started = time.monotonic()
-    child = start_layers(params)
+    child = start_layers(params, point.layer)
     killed = False
     while child.poll() is None and time.monotonic() - started < timeout:
         if point.reached(lake, files_before):
