@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
 
-from lakehouse_testing import Stages
+from lakehouse_testing import RELIABILITY_FIGURES, Stages
 from lib.contracts.paths import REPO_ROOT
 from lib.lake.session import build_spark
 
@@ -65,7 +66,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.lake)
 
 
-# Test files whose outcomes make the reliability summary: file -> what each test tries.
+# Test files whose figures make the reliability summary: file -> what each of its tests tries.
 RELIABILITY_FILES = {
     "test_reliability.py": "faults injected",
     "test_bad_input.py": "bad-input and drift kinds tried",
@@ -74,26 +75,61 @@ RELIABILITY_FILES = {
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print the reliability figures: faults and bad inputs tried and survived, rows lost and duplicated."""
-    tried: dict[str, list[int]] = {}
-    lost = duplicated = 0
-    for outcome in ("passed", "failed", "error"):
-        for report in terminalreporter.stats.get(outcome, []):
-            kind = RELIABILITY_FILES.get(Path(report.nodeid.split("::")[0]).name)
-            # A file that failed to import leaves a collection report, which has no test outcome
-            # to count: pytest prints its error itself.
-            if kind is None or not isinstance(report, pytest.TestReport):
-                continue
-            counts = tried.setdefault(kind, [0, 0])
-            counts[0] += 1
-            counts[1] += outcome == "passed"
-            for key, value in report.user_properties:
-                if key == "reliability":
-                    lost += value["rows_lost"]
-                    duplicated += value["rows_duplicated"]
+    """Print what the reliability tests measured, per kind: how many were tried, and their figures summed.
+
+    The figures are those the tests recorded with `record_reliability` (tables and rows compared with a
+    clean run or a rebuild, rows lost and duplicated, input lines read and accounted for), failed tests'
+    too; a try that lost or duplicated rows is named.
+    """
+    tried = reliability_records(terminalreporter.stats)
     if not tried:
         return
     terminalreporter.write_sep("-", "reliability")
-    for kind, (total, passed) in tried.items():
-        terminalreporter.write_line(f"{kind}: {total}, survived or handled: {passed}")
-    terminalreporter.write_line(f"rows lost: {lost}, rows duplicated: {duplicated} (against a clean run)")
+    for kind, (tests, records) in tried.items():
+        figures = "".join(f", {name.replace('_', ' ')} {value:,}" for name, value in summed_figures(records).items())
+        terminalreporter.write_line(f"{kind}: {tests} tried{figures}")
+        for record in records:
+            if record.get("rows_lost") or record.get("rows_duplicated"):
+                terminalreporter.write_line(
+                    f"  {record.get('name')}: rows lost {record.get('rows_lost', 0):,}, "
+                    f"rows duplicated {record.get('rows_duplicated', 0):,}"
+                )
+
+
+def reliability_records(stats: dict[str, list]) -> dict[str, tuple[int, list[dict]]]:
+    """Per kind: how many of its files' tests ran (a skipped one did not), and the figures they recorded.
+
+    Every report of a test (setup, call, teardown; under pytest-xdist, sent over from the worker) carries
+    the properties recorded so far, so the longest list holds them all. A file that failed to import
+    leaves a collection report instead, with no test to count: pytest prints its error itself.
+    """
+    properties: dict[str, dict[str, list]] = {}
+    skipped = set()
+    for reports in stats.values():
+        for report in reports:
+            if not isinstance(report, pytest.TestReport):
+                continue
+            kind = RELIABILITY_FILES.get(Path(report.nodeid.split("::")[0]).name)
+            if kind is not None:
+                tests = properties.setdefault(kind, {})
+                tests[report.nodeid] = max(tests.get(report.nodeid, []), report.user_properties, key=len)
+            if report.skipped:
+                skipped.add(report.nodeid)
+    ran = {kind: {nodeid: recorded for nodeid, recorded in tests.items() if nodeid not in skipped}
+           for kind, tests in properties.items()}
+    return {
+        kind: (len(tests), [value for recorded in tests.values() for key, value in recorded if key == "reliability"])
+        for kind, tests in ran.items()
+        if tests
+    }
+
+
+def summed_figures(records: Iterable[dict]) -> dict[str, int]:
+    """Each numeric figure summed over the records, in RELIABILITY_FIGURES' order; figures no record has left out."""
+    totals: dict[str, int] = {}
+    for record in records:
+        for name, value in record.items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                totals[name] = totals.get(name, 0) + value
+    order = {name: position for position, name in enumerate(RELIABILITY_FIGURES)}
+    return dict(sorted(totals.items(), key=lambda item: order.get(item[0], len(order))))
