@@ -1,9 +1,10 @@
 """The same notebooks on a real Spark standalone cluster: one master and one worker on localhost.
 
-Only the `spark_master` parameter differs between the two runs of the series: once against the
-cluster (spark://127.0.0.1:<port>), once on local[2]. Both go through `python -m lib.orchestration.runner` in a
-subprocess, because this process's own `spark` fixture is a local session that cannot be
-re-pointed; the fixture then reads both lakes and every table must hold the same rows.
+The series runs once on the cluster (spark://127.0.0.1:<port>), through `python -m lib.orchestration.runner
+--one-kernel` in a subprocess, because this process's own `spark` fixture is a local session that cannot be
+re-pointed. It runs on the ci stage's landing files with params/ci.yaml and the stage's run id: only
+`spark_master` differs from the lake the stages built in this process on local[2] (`pipeline_lake`), and
+every table of the two must hold the same rows.
 """
 
 from __future__ import annotations
@@ -27,28 +28,30 @@ import pyspark
 import pytest
 from pyspark.sql import SparkSession
 
-from lakehouse_testing import RUN_DECIMALS, assert_same_rows, free_port, write_params
+from lakehouse_testing import (
+    RUN_DECIMALS,
+    STAGE_RUN_ID,
+    Stages,
+    assert_same_rows,
+    free_port,
+    ran_in_one_kernel,
+    write_params,
+)
 from lib.contracts.paths import REPO_ROOT
 from lib.lake import storage
 from lib.layers import GOLD_TABLES
 from lib.ops.compare import AUDIT_COLUMNS
 from lib.orchestration.notebooks import SERIES
 
+pytestmark = pytest.mark.end_to_end  # a master, a worker, its executor and the runner's kernel: JVMs of their own
+
 SPARK_HOME = Path(pyspark.__file__).resolve().parent  # pip's pyspark ships bin/spark-class and jars/
 SPARK_CLASS = SPARK_HOME / "bin" / "spark-class"
-RUN_TIMEOUT_S = 900  # for both runs of the series
-SMALL_INPUT: dict[str, Any] = {
-    "generator_days": 2,
-    "generator_events_per_day": 500,
-    "generator_fault_rate": 0.02,  # enough faults for a quarantine worth comparing
-    "shuffle_partitions": 2,
-    "driver_memory": "1g",
-    "run_id": "cluster-vs-local",  # the same id in both lakes, so run_id columns compare too
-}
-# Set from the wall clock when a row is written: the only columns allowed to differ (run_id is the same).
+RUN_TIMEOUT_S = 900
+# Set from the wall clock when a row is written: the only columns allowed to differ (the run id is the stage's).
 WALL_CLOCK_COLUMNS = AUDIT_COLUMNS - {"run_id"}
 COMPARED_TABLES = ("events_raw", "events_cleaned", "events_quarantine", "dq_metrics", *GOLD_TABLES)
-LEDGER_COLUMNS = ("layer", "notebook", "status", "rows_in", "rows_out", "rows_quarantined", "rows_duplicate",
+LEDGER_COLUMNS = ("run_id", "layer", "notebook", "status", "rows_in", "rows_out", "rows_quarantined", "rows_duplicate",
                   "versions_read", "versions_written")
 
 
@@ -152,22 +155,24 @@ class RunnerRun:
     def log(self) -> Path:
         return self.root / "runner.log"
 
-    def executed(self, name: str) -> Path:
-        return self.root / "runs" / SMALL_INPUT["run_id"] / name
+    @property
+    def run_dir(self) -> Path:
+        return self.root / "runs" / STAGE_RUN_ID
 
 
-def start_series(root: Path, spark_master: str) -> RunnerRun:
-    """Start the notebook series through the runner, as `make run` does, on the small input."""
-    root.mkdir()
-    params_file = write_params(root, spark_master=spark_master, **SMALL_INPUT)
+def start_series(stages: Stages, root: Path, spark_master: str) -> RunnerRun:
+    """Start the notebook series through the runner in one kernel, as `make run` does, on a copy of the ci
+    stage's landing files with its parameters and run id, on `spark_master`."""
+    params = stages.copy("landing", root, run_id=STAGE_RUN_ID, spark_master=spark_master)
+    params_file = write_params(root, **params.as_dict())
     command = [sys.executable, "-m", "lib.orchestration.runner", "--params", str(params_file),
-               "--runs-dir", str(root / "runs"), "--no-progress"]
+               "--runs-dir", str(root / "runs"), "--no-progress", "--one-kernel"]
     return RunnerRun(root, spark_master, start_group(command, root / "runner.log"))
 
 
-def wait_for_series(run: RunnerRun, deadline: float) -> None:
+def wait_for_series(run: RunnerRun) -> None:
     try:
-        returncode = run.process.wait(timeout=max(1.0, deadline - time.monotonic()))
+        returncode = run.process.wait(timeout=RUN_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         pytest.fail(f"the run on {run.spark_master} took longer than {RUN_TIMEOUT_S} s:\n{tail(run.log)}")
     assert returncode == 0, f"the run on {run.spark_master} failed:\n{tail(run.log)}"
@@ -190,40 +195,30 @@ def completed_apps(cluster: Cluster, expected: int, timeout_s: float = 30) -> li
     return state["completedapps"]
 
 
-def test_notebooks_on_a_standalone_cluster_write_the_same_tables_as_local(
-    spark: SparkSession, standalone_cluster: Cluster, tmp_path: Path
+def test_notebooks_on_a_standalone_cluster_write_the_same_tables_as_in_process(
+    spark: SparkSession, stages: Stages, pipeline_lake: Path, standalone_cluster: Cluster, tmp_path: Path
 ) -> None:
-    # Both runs at once: they are CPU-bound, and two of them keep both cores busy.
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    runs: list[RunnerRun] = []
+    run = start_series(stages, tmp_path / "cluster", standalone_cluster.master_url)
     try:
-        runs.append(start_series(tmp_path / "cluster", standalone_cluster.master_url))
-        runs.append(start_series(tmp_path / "local", "local[2]"))
-        for run in runs:
-            wait_for_series(run, deadline)
+        wait_for_series(run)
     finally:
-        for run in runs:  # a failed or stuck run may leave its kernel or JVM behind
-            stop_group(run.process)
-    cluster_run, local_run = runs
+        stop_group(run.process)  # a failed or stuck run may leave its kernel or JVM behind
 
-    # Each notebook's session was a cluster application, and its tasks ran in an executor of the worker.
+    # The series' one session was a cluster application, and its tasks ran in an executor of the worker.
+    assert ran_in_one_kernel(run.run_dir)
     for name in SERIES:
-        assert masters_shown(cluster_run.executed(name)) == [standalone_cluster.master_url], name
-        assert masters_shown(local_run.executed(name)) == ["local[2]"], name
-    apps = completed_apps(standalone_cluster, expected=len(SERIES))
-    assert sorted((app["name"], app["state"], app["cores"]) for app in apps) == [
-        ("local-lakehouse", "FINISHED", 1)
-    ] * len(SERIES)
-    for app in apps:
-        executor_logs = "".join(log.read_text(errors="replace")
-                                for log in (standalone_cluster.work_dir / app["id"]).glob("*/stderr"))
-        assert re.search(r"Executor: Finished task .* in stage", executor_logs), f"no task of {app['id']} on the worker"
+        assert masters_shown(run.run_dir / name) == [standalone_cluster.master_url], name
+    (app,) = completed_apps(standalone_cluster, expected=1)
+    assert (app["name"], app["state"], app["cores"]) == ("local-lakehouse", "FINISHED", 1)
+    executor_logs = "".join(log.read_text(errors="replace")
+                            for log in (standalone_cluster.work_dir / app["id"]).glob("*/stderr"))
+    assert re.search(r"Executor: Finished task .* in stage", executor_logs), f"no task of {app['id']} on the worker"
 
     for name in COMPARED_TABLES:
-        on_cluster = storage.read_table(spark, cluster_run.lake, name)
+        on_cluster = storage.read_table(spark, run.lake, name)
         assert not on_cluster.isEmpty(), f"{name} is empty: the comparison would prove nothing"
-        local = storage.read_table(spark, local_run.lake, name)
-        assert_same_rows(on_cluster, local, ignored=WALL_CLOCK_COLUMNS, decimals=RUN_DECIMALS)
-    cluster_ledger, local_ledger = (storage.read_table(spark, run.lake, "pipeline_runs").select(*LEDGER_COLUMNS)
-                                    for run in runs)
-    assert_same_rows(cluster_ledger, local_ledger, decimals=RUN_DECIMALS)
+        in_process = storage.read_table(spark, pipeline_lake, name)
+        assert_same_rows(on_cluster, in_process, ignored=WALL_CLOCK_COLUMNS, decimals=RUN_DECIMALS)
+    cluster_ledger, in_process_ledger = (storage.read_table(spark, lake, "pipeline_runs").select(*LEDGER_COLUMNS)
+                                         for lake in (run.lake, pipeline_lake))
+    assert_same_rows(cluster_ledger, in_process_ledger, decimals=RUN_DECIMALS)
