@@ -1,4 +1,8 @@
-"""The runner: the three notebooks in order with one parameter file, failures named."""
+"""The runner: the three notebooks in order with one parameter file, failures named.
+
+A bad parameter stops the run before any kernel starts, so those tests call the runner's `main` in this
+process; the runs of the series start the command itself, as `make run` does.
+"""
 
 from __future__ import annotations
 
@@ -6,54 +10,70 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse_testing import RUN_DECIMALS, assert_same_rows, ran_in_one_kernel, run_all_layers, write_params
-from lib.contracts.params import load_params
+from lakehouse_testing import RUN_DECIMALS, STAGE_RUN_ID, Stages, assert_same_rows, ran_in_one_kernel, write_params
 from lib.contracts.tables import TABLES
 from lib.lake import storage
 from lib.layers import GOLD_TABLES
 from lib.ops.compare import AUDIT_COLUMNS
-from lib.orchestration import notebooks
+from lib.orchestration import notebooks, runner
 
 SMALL_RUN = {"generator_days": 1, "generator_events_per_day": 300, "shuffle_partitions": 2}
+# Set from the wall clock when a row is written: the only columns allowed to differ from the stage's lake.
+WALL_CLOCK_COLUMNS = AUDIT_COLUMNS - {"run_id"}
 
 
-def run_runner(tmp_path: Path, *options: str, **params: object) -> subprocess.CompletedProcess:
-    params_file = write_params(tmp_path, **{**SMALL_RUN, **params})
-    return subprocess.run(
-        [sys.executable, "-m", "lib.orchestration.runner", "--params", str(params_file), "--runs-dir", str(tmp_path / "runs"),
-         "--no-progress", *options],
-        capture_output=True, text=True, timeout=1200,
-    )
+def small_run(tmp_path: Path, **params: object) -> Path:
+    """A parameter file for a small run in tmp_path, with these parameters."""
+    return write_params(tmp_path, **{**SMALL_RUN, **params})
 
 
-def test_bad_parameter_is_one_line_naming_the_key(tmp_path: Path) -> None:
-    result = run_runner(tmp_path, generator_dayz=3)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        result.stderr.strip()
-    ] and "unknown parameter 'generator_dayz'" in result.stderr
-    wrong_type = run_runner(tmp_path, shuffle_partitions="four")
-    assert wrong_type.returncode == 2 and "shuffle_partitions='four': expected int" in wrong_type.stderr
+def runner_arguments(params_file: Path, *options: str) -> list[str]:
+    """The runner's command-line arguments, its executed notebooks in the parameter file's folder."""
+    return ["--params", str(params_file), "--runs-dir", str(params_file.parent / "runs"), "--no-progress", *options]
 
 
-def test_a_missing_landing_folder_or_an_unwritable_lake_is_one_line_before_any_notebook(tmp_path: Path) -> None:
-    missing = run_runner(tmp_path, generate_input=False, landing_dir=str(tmp_path / "no-such-folder"))
-    assert missing.returncode == 2
-    assert missing.stderr.count("\n") == 1 and missing.stderr.startswith(
-        f"error: parameter landing_dir='{tmp_path / 'no-such-folder'}': folder {tmp_path / 'no-such-folder'} "
-        "does not exist; expected a folder of CSV files")
-    (tmp_path / "a-file").write_text("not a folder")
-    lake = run_runner(tmp_path, lake_dir=str(tmp_path / "a-file" / "lake"))
-    assert lake.returncode == 2 and lake.stderr.count("\n") == 1
-    assert "parameter lake_dir=" in lake.stderr and "expected a folder where the Delta tables can be written" in lake.stderr
+def run_runner(params_file: Path, *options: str) -> subprocess.CompletedProcess:
+    """`python -m lib.orchestration.runner` in a process of its own, as `make run` starts it."""
+    return subprocess.run([sys.executable, "-m", "lib.orchestration.runner", *runner_arguments(params_file, *options)],
+                          capture_output=True, text=True, timeout=1200)
+
+
+def refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], **params: object) -> str:
+    """What the runner's main writes on stderr for parameters it refuses before any notebook, with exit code 2."""
+    assert runner.main(runner_arguments(small_run(tmp_path, **params))) == 2
+    return capsys.readouterr().err
+
+
+def test_bad_parameter_is_one_line_naming_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    unknown = refused(tmp_path, capsys, generator_dayz=3)
+    assert unknown.count("\n") == 1 and "unknown parameter 'generator_dayz'" in unknown
+    wrong_type = refused(tmp_path, capsys, shuffle_partitions="four")
+    assert wrong_type.count("\n") == 1 and "shuffle_partitions='four': expected int" in wrong_type
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_missing_landing_folder_or_an_unwritable_lake_is_one_line_before_any_notebook(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = refused(tmp_path, capsys, generate_input=False, landing_dir=str(tmp_path / "no-such-folder"))
+    assert missing.count("\n") == 1 and missing.startswith(
+        f"error: parameter landing_dir='{tmp_path / 'no-such-folder'}': folder {tmp_path / 'no-such-folder'} "
+        "does not exist; expected a folder of CSV files")
+    (tmp_path / "a-file").write_text("not a folder")
+    lake = refused(tmp_path, capsys, lake_dir=str(tmp_path / "a-file" / "lake"))
+    assert lake.count("\n") == 1
+    assert "parameter lake_dir=" in lake and "expected a folder where the Delta tables can be written" in lake
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.end_to_end
 def test_failing_notebook_stops_the_run_naming_notebook_and_cell(spark: SparkSession, tmp_path: Path) -> None:
-    result = run_runner(tmp_path, generator_fault_rate=0.05, rule_actions={"valid_price": "fail"})
+    failing_rule = small_run(tmp_path, generator_fault_rate=0.05, rule_actions={"valid_price": "fail"})
+    result = run_runner(failing_rule, "--one-kernel")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "error: 02_silver.ipynb failed in cell" in result.stderr
     assert "RuleFailure: rule valid_price (action fail)" in result.stderr
@@ -63,12 +83,14 @@ def test_failing_notebook_stops_the_run_naming_notebook_and_cell(spark: SparkSes
     assert_same_rows(runs, [("bronze", "succeeded", run_dir.name), ("silver", "failed", run_dir.name)])
 
 
-def test_successful_run_records_each_notebook(spark: SparkSession, tmp_path: Path) -> None:
-    result = run_runner(tmp_path)
+@pytest.mark.end_to_end
+def test_successful_run_records_each_notebook_each_in_its_own_kernel(spark: SparkSession, tmp_path: Path) -> None:
+    result = run_runner(small_run(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[3/3] 03_gold.ipynb done in" in result.stdout
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert sorted(path.name for path in run_dir.iterdir()) == ["01_bronze.ipynb", "02_silver.ipynb", "03_gold.ipynb"]
+    assert not ran_in_one_kernel(run_dir), "each notebook numbers its cells from 1 in a kernel of its own"
     runs = storage.read_table(spark, tmp_path / "lake", "pipeline_runs").filter(F.col("run_id") == run_dir.name)
     assert_same_rows(runs.select("layer", "status"),
                      [("bronze", "succeeded"), ("gold", "succeeded"), ("silver", "succeeded")])
@@ -88,18 +110,20 @@ def test_successful_run_records_each_notebook(spark: SparkSession, tmp_path: Pat
     assert not any("incubator" in (run_dir / name).read_text() for name in notebooks.SERIES)
 
 
-def test_one_kernel_runs_the_series_in_one_process_with_the_same_tables(spark: SparkSession, tmp_path: Path) -> None:
-    result = run_runner(tmp_path, "--one-kernel", generator_days=2)
+@pytest.mark.end_to_end
+def test_one_kernel_runs_the_series_in_one_process_with_the_tables_of_the_in_process_run(
+    spark: SparkSession, stages: Stages, pipeline_lake: Path, tmp_path: Path
+) -> None:
+    """The series in one kernel on the ci stage's landing files, parameters and run id: the same rows in every table
+    as the lake the stages built in this process."""
+    params = stages.copy("landing", tmp_path, run_id=STAGE_RUN_ID)
+    result = run_runner(write_params(tmp_path, **params.as_dict()), "--one-kernel")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "without encryption" not in result.stderr
-    (run_dir,) = (tmp_path / "runs").iterdir()
-    assert ran_in_one_kernel(run_dir)
+    assert ran_in_one_kernel(tmp_path / "runs" / STAGE_RUN_ID)
 
-    (tmp_path / "separate").mkdir()
-    separate = load_params(write_params(tmp_path / "separate", **{**SMALL_RUN, "generator_days": 2}),
-                           {"landing_dir": str(tmp_path / "landing"), "generate_input": False})
-    run_all_layers(spark, separate)
-    for name in ("events_raw", "events_cleaned", *GOLD_TABLES):
-        assert_same_rows(storage.read_table(spark, tmp_path / "lake", name),
-                         storage.read_table(spark, separate.path("lake_dir"), name),
-                         ignored=AUDIT_COLUMNS, decimals=RUN_DECIMALS)
+    for name in ("events_raw", "events_cleaned", "events_quarantine", "dq_metrics", *GOLD_TABLES):
+        one_kernel = storage.read_table(spark, params.path("lake_dir"), name)
+        assert not one_kernel.isEmpty(), f"{name} is empty: the comparison would prove nothing"
+        assert_same_rows(one_kernel, storage.read_table(spark, pipeline_lake, name),
+                         ignored=WALL_CLOCK_COLUMNS, decimals=RUN_DECIMALS)
