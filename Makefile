@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 LAKEHOUSE_IVY_DIR ?= .cache/ivy
 JARS_MANIFEST := $(LAKEHOUSE_IVY_DIR)/jars/delta-jars.json
 
-.PHONY: setup run test reliability notebooks dashboard lab browser clean docs
+.PHONY: setup run check test reliability notebooks dashboard lab browser clean docs
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,9 +33,16 @@ run: setup
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
-## test: the whole suite (unit, pipeline, notebooks with nbval, dashboard, browser)
+## check: the fast tier, in about a minute: every transform and rule on literal rows, parameters, generator, landing
+## selection, dashboard metrics, data-dictionary rules (one Spark session, no lake built)
+check: setup
+	$(BIN)/python -m pytest -m "not lake and not end_to_end"
+
+## test: the whole suite (fast tier, lakes, notebooks with nbval, runner, scheduler, cluster, faults, browser), on
+## TEST_WORKERS parallel workers
+TEST_WORKERS ?= 2
 test: setup browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 ## reliability: the reliability suite with every kill point (longer than its part in make test)
 reliability: setup

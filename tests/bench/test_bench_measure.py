@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from bench.measure import MIB, measure, resident
 
 JVM_EXE = "/usr/lib/jvm/java-17-openjdk-amd64/bin/java"
@@ -40,6 +42,7 @@ def test_a_fork_that_execs_mid_sample_is_not_counted_with_the_jvm_pages() -> Non
     assert resident(ForkThatExecs(reads_before_exec=0)) == ("python", 1 * MIB)
 
 
+@pytest.mark.end_to_end
 def test_measure_reads_the_result_line_and_the_peak_memory(tmp_path: Path) -> None:
     child = (
         "import time, bench.measure as m\n"

@@ -85,6 +85,7 @@ def compared(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> t
     return params.path("lake_dir"), reference
 
 
+@pytest.mark.lake
 def test_bronze_silver_quarantine_and_duplicate_counts_agree(
     spark: SparkSession, compared: tuple[Path, Reference]
 ) -> None:
@@ -102,6 +103,7 @@ def test_bronze_silver_quarantine_and_duplicate_counts_agree(
     assert reference.counts["rescued"] > 0 and reference.counts["duplicates"] > 0
 
 
+@pytest.mark.lake
 def test_silver_event_ids_agree(spark: SparkSession, compared: tuple[Path, Reference]) -> None:
     """Same rows kept, same first occurrences, same SHA-256 of the same rendered key."""
     lake, reference = compared
@@ -110,6 +112,7 @@ def test_silver_event_ids_agree(spark: SparkSession, compared: tuple[Path, Refer
     assert_same_rows(ours, reference_rows(reference, "SELECT event_id FROM events_cleaned"))
 
 
+@pytest.mark.lake
 def test_quarantine_reasons_agree(spark: SparkSession, compared: tuple[Path, Reference]) -> None:
     lake, reference = compared
     ours = storage.read_table(spark, lake, "events_quarantine").select(
@@ -122,6 +125,7 @@ def test_quarantine_reasons_agree(spark: SparkSession, compared: tuple[Path, Ref
     assert_same_rows(ours.select(F.explode("quarantine_reasons")).distinct(), [(rule,) for rule in every_rule])
 
 
+@pytest.mark.lake
 @pytest.mark.parametrize("name", GOLD_TABLES)
 def test_gold_table_agrees_to_the_cent(spark: SparkSession, compared: tuple[Path, Reference], name: str) -> None:
     lake, reference = compared
@@ -139,6 +143,7 @@ def test_gold_table_agrees_to_the_cent(spark: SparkSession, compared: tuple[Path
         assert_same_rows(ours.select(*columns), theirs.select(*columns), atol=atol)
 
 
+@pytest.mark.lake
 def test_gold_as_of_date_is_the_latest_event_date(compared: tuple[Path, Reference]) -> None:
     assert compared[1].as_of_date == dt.date(2019, 10, 13)
 
@@ -181,6 +186,7 @@ TRICKY_FILE = "\r\n".join(
 )
 
 
+@pytest.mark.lake
 def test_bronze_typing_agrees_on_tricky_fields(spark: SparkSession, tmp_path: Path) -> None:
     """Where DuckDB's own casts would accept more than Spark's, the reference types as the pipeline does."""
     landing = tmp_path / "landing"

@@ -69,6 +69,7 @@ def test_the_dashboard_reads_a_relative_lake_from_the_project_root(elsewhere: Pa
     assert data.lake_dir(["--lake", str(elsewhere / "lake")], {"LAKE_DIR": "ignored"}) == elsewhere / "lake"
 
 
+@pytest.mark.lake
 def test_datadocs_reads_the_lake_and_writes_the_dictionary_from_the_project_root(
     spark: SparkSession, tmp_path: Path, elsewhere: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -59,6 +59,7 @@ def test_the_check_finds_a_list_of_tables() -> None:
     assert lines_listing_tables(source) == [2, 3]
 
 
+@pytest.mark.end_to_end
 def test_importing_the_registry_loads_no_pyspark() -> None:
     code = "import sys, lib.contracts.tables; print(sorted(name for name in sys.modules if name.startswith('pyspark')))"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)

@@ -18,6 +18,7 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.mark.end_to_end
 @pytest.mark.browser
 def test_every_page_renders_its_chart_in_chromium(served_app: str, tmp_path: Path) -> None:
     if not Path(CHROMIUM).exists():

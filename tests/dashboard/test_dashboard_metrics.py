@@ -98,6 +98,7 @@ def test_the_quality_metrics_and_target_are_the_registry_s() -> None:
     assert set(rules.RULE_NAMES) >= {rule for _, rule, _ in metrics.QUALITY_METRICS if rule.startswith("valid_")}
 
 
+@pytest.mark.end_to_end
 def test_the_dashboard_imports_no_pyspark() -> None:
     """The dashboard reads Delta with deltalake; the registry it imports must not bring Spark in."""
     code = ("import sys, dashboard.metrics, dashboard.data, dashboard.charts; "

@@ -93,6 +93,7 @@ def test_settings_for_a_block_refuse_a_setting_fixed_at_the_start(spark: SparkSe
     assert spark.conf.getAll == found
 
 
+@pytest.mark.lake
 def test_datadocs_run_in_process_leaves_the_running_sessions_shuffle_partitions(
     spark: SparkSession, found: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -121,6 +122,7 @@ except SessionMismatch as error:
 """
 
 
+@pytest.mark.end_to_end
 def test_a_session_built_again_after_a_stop_can_change_the_master_but_not_the_jvms_memory() -> None:
     result = subprocess.run([sys.executable, "-c", REBUILD_AFTER_STOP], cwd=REPO_ROOT, capture_output=True, text=True,
                             timeout=600)

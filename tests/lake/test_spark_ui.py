@@ -35,6 +35,7 @@ spark.stop()
 """
 
 
+@pytest.mark.end_to_end
 def test_a_session_built_with_ui_serves_it_on_loopback_only() -> None:
     result = subprocess.run([sys.executable, "-c", SERVE_UI], cwd=REPO_ROOT, capture_output=True, text=True,
                             timeout=600)

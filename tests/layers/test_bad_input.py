@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +18,7 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse_testing import REES46_DIR, assert_same_rows, scratch_params
+from lakehouse_testing import REES46_DIR, assert_same_rows, record_reliability, scratch_params
 from lib import layers
 from lib.contracts.params import PipelineParams
 from lib.lake import storage
@@ -27,6 +28,8 @@ OCTOBER = (REES46_DIR / "2019-Oct_head_17434rows.csv").read_text().splitlines()
 HEADER, ROWS = OCTOBER[0], OCTOBER[1:]
 RENAMED_HEADER = HEADER.replace("user_id", "customer_id")
 MEGABYTE = "x" * (1 << 20)
+
+pytestmark = pytest.mark.lake
 
 
 def rows(start: int, count: int = 3) -> list[str]:
@@ -83,6 +86,9 @@ LANDING: dict[str, bytes] = {
 }
 HEADLESS = {"number_formats.csv", "semicolon.csv", "notes.json"}
 
+RecordProperty = Callable[[str, object], None]  # pytest's record_property
+NothingLost = Callable[[str], dict[int, str]]  # the nothing_lost fixture
+
 
 @dataclasses.dataclass
 class Run:
@@ -127,14 +133,20 @@ def data_lines(content: bytes, has_header: bool) -> list[int]:
     return [n for n, line in enumerate(lines, 1) if line.strip() and not (n == 1 and has_header)]
 
 
-def run_layers(spark: SparkSession, root: Path, files: dict[str, bytes], **params: object) -> Run:
+def ingest(spark: SparkSession, root: Path, files: dict[str, bytes], **params: object) -> Run:
+    """The files written into root/landing and bronze run over them."""
     for name, content in files.items():
         (root / "landing" / name).parent.mkdir(parents=True, exist_ok=True)
         (root / "landing" / name).write_bytes(content)
     run_params = scratch_params(root, generate_input=False, **params)
-    bronze = layers.run_bronze(spark, run_params)
-    layers.run_silver(spark, run_params)
-    return Run(spark, run_params, bronze)
+    return Run(spark, run_params, layers.run_bronze(spark, run_params))
+
+
+def run_layers(spark: SparkSession, root: Path, files: dict[str, bytes], **params: object) -> Run:
+    """The files ingested by bronze, then silver run."""
+    run = ingest(spark, root, files, **params)
+    layers.run_silver(spark, run.params)
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -142,17 +154,30 @@ def run(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Run:
     return run_layers(spark, tmp_path_factory.mktemp("bad-input"), LANDING, run_id="bad-input")
 
 
-def assert_nothing_lost(run: Run, file: str) -> dict[int, str]:
-    """Every data line of the file is a silver row or a quarantine row with a reason; return where each went."""
+def assert_nothing_lost(run: Run, file: str, record_property: RecordProperty) -> dict[int, str]:
+    """Every data line of the file is a silver row or a quarantine row with a reason; return where each went.
+
+    The file's data lines and those found in silver or quarantine are recorded for the reliability summary.
+    """
     went = run.where_lines_went(file)
-    assert sorted(went) == data_lines(LANDING[file], file not in HEADLESS)
+    expected = data_lines(LANDING[file], file not in HEADLESS)
+    accounted = sum(went.get(line, "lost") != "lost" for line in expected)
+    record_reliability(record_property, file, lines_read=len(expected), lines_accounted=accounted,
+                       rows_lost=len(expected) - accounted)
+    assert sorted(went) == expected
     assert "lost" not in went.values(), went
     assert run.outcome(file)["rows"] == len(went)
     return went
 
 
-def test_a_good_file_goes_to_silver(run: Run) -> None:
-    assert set(assert_nothing_lost(run, "good.csv").values()) == {"silver"}
+@pytest.fixture
+def nothing_lost(run: Run, record_property: RecordProperty) -> NothingLost:
+    """`assert_nothing_lost` on the module's run, for one file."""
+    return lambda file: assert_nothing_lost(run, file, record_property)
+
+
+def test_a_good_file_goes_to_silver(run: Run, nothing_lost: NothingLost) -> None:
+    assert set(nothing_lost("good.csv").values()) == {"silver"}
     assert run.outcome("good.csv")["status"] == "ingested"
 
 
@@ -165,8 +190,8 @@ def test_an_empty_or_header_only_file_is_reported_with_nothing_to_ingest(run: Ru
     assert run.monitor("files_header_only") == (len(LANDING), 1)
 
 
-def test_non_utf8_bytes_are_rescued_and_reported_with_the_first_line(run: Run) -> None:
-    went = assert_nothing_lost(run, "latin1.csv")
+def test_non_utf8_bytes_are_rescued_and_reported_with_the_first_line(run: Run, nothing_lost: NothingLost) -> None:
+    went = nothing_lost("latin1.csv")
     assert went == {2: "silver", 3: "silver", 4: "quarantine: parseable_record"}
     assert "1 lines not UTF-8 (rescued), first at line 4" in run.outcome("latin1.csv")["notes"]
     rescued = run.table("events_quarantine").filter(F.col("source_file") == "latin1.csv").first()["_rescued_data"]
@@ -185,8 +210,10 @@ def test_a_binary_file_is_refused_by_name_and_left_in_place(run: Run, file: str,
     assert run.monitor("files_refused_binary") == (len(LANDING), 4)
 
 
-def test_quoted_fields_with_commas_parse_and_a_field_across_lines_is_quarantined(run: Run) -> None:
-    went = assert_nothing_lost(run, "quoted.csv")
+def test_quoted_fields_with_commas_parse_and_a_field_across_lines_is_quarantined(
+    run: Run, nothing_lost: NothingLost
+) -> None:
+    went = nothing_lost("quoted.csv")
     assert [went[2], went[3]] == ["silver", "silver"]
     assert all(went[line].startswith("quarantine: ") and "parseable_record" in went[line] for line in (4, 5))
     brands = {row["brand"] for row in run.table("events_raw").filter(F.col("source_file") == "quoted.csv").collect()}
@@ -194,29 +221,29 @@ def test_quoted_fields_with_commas_parse_and_a_field_across_lines_is_quarantined
     assert "2 lines with an unbalanced quote" in run.outcome("quoted.csv")["notes"]
 
 
-def test_a_one_megabyte_field_is_kept_whole(run: Run) -> None:
-    went = assert_nothing_lost(run, "wide_field.csv")
+def test_a_one_megabyte_field_is_kept_whole(run: Run, nothing_lost: NothingLost) -> None:
+    went = nothing_lost("wide_field.csv")
     assert went == {2: "silver", 3: "quarantine: valid_product_id, parseable_record"}
     brand = run.table("events_cleaned").filter(F.length("brand") == len(MEGABYTE)).select("brand").first()
     assert brand is not None and brand["brand"] == MEGABYTE
 
 
-def test_a_wrong_delimiter_is_quarantined_and_named(run: Run) -> None:
-    went = assert_nothing_lost(run, "semicolon.csv")
+def test_a_wrong_delimiter_is_quarantined_and_named(run: Run, nothing_lost: NothingLost) -> None:
+    went = nothing_lost("semicolon.csv")
     assert len(went) == 4 and all(reasons.startswith("quarantine: ") for reasons in went.values())
     assert "no line parsed: fields separated by ';', not commas" in run.outcome("semicolon.csv")["notes"]
 
 
-def test_numbers_in_another_format_parse_or_are_quarantined(run: Run) -> None:
-    went = assert_nothing_lost(run, "number_formats.csv")
+def test_numbers_in_another_format_parse_or_are_quarantined(run: Run, nothing_lost: NothingLost) -> None:
+    went = nothing_lost("number_formats.csv")
     assert went == {1: "silver", 2: "quarantine: valid_price, parseable_record", 3: "quarantine: parseable_record",
                     4: "silver", 5: "quarantine: valid_user_id, parseable_record"}
     prices = run.table("events_raw").filter(F.col("source_file") == "number_formats.csv").orderBy("source_line")
     assert [row["price"] for row in prices.collect()][::3] == [1000.0, 35.79]
 
 
-def test_timestamps_without_utc_or_in_another_zone_are_read_in_their_zone(run: Run) -> None:
-    went = assert_nothing_lost(run, "time_zones.csv")
+def test_timestamps_without_utc_or_in_another_zone_are_read_in_their_zone(run: Run, nothing_lost: NothingLost) -> None:
+    went = nothing_lost("time_zones.csv")
     assert [went[line] for line in (2, 3, 4)] == ["silver"] * 3
     assert went[5] == went[6] == "quarantine: valid_event_time, parseable_record"
     times = run.table("events_raw").filter(F.col("source_file") == "time_zones.csv").orderBy("source_line")
@@ -224,50 +251,54 @@ def test_timestamps_without_utc_or_in_another_zone_are_read_in_their_zone(run: R
         "2019-10-01 02:00:00", "2019-10-01 00:00:00", "2019-10-01 00:00:00"]
 
 
-def test_future_and_pre_2000_event_times_stay_in_silver_and_are_counted(run: Run) -> None:
-    assert set(assert_nothing_lost(run, "odd_dates.csv").values()) == {"silver"}
+def test_future_and_pre_2000_event_times_stay_in_silver_and_are_counted(run: Run, nothing_lost: NothingLost) -> None:
+    assert set(nothing_lost("odd_dates.csv").values()) == {"silver"}
     monitors = run.table("dq_metrics").filter(F.col("layer") == "silver").select("rule", "action", "failed")
     found = {row["rule"]: (row["action"], row["failed"]) for row in monitors.collect()}
     assert found["future_event_time"] == ("monitor", 1)
     assert found["event_time_before_2000"] == ("monitor", 1)
 
 
-def test_negative_ids_are_quarantined(run: Run) -> None:
-    assert assert_nothing_lost(run, "negative_ids.csv") == {
+def test_negative_ids_are_quarantined(nothing_lost: NothingLost) -> None:
+    assert nothing_lost("negative_ids.csv") == {
         2: "quarantine: valid_product_id", 3: "quarantine: valid_user_id"}
 
 
-def test_a_file_that_is_not_csv_is_quarantined_line_by_line(run: Run) -> None:
-    went = assert_nothing_lost(run, "notes.json")
+def test_a_file_that_is_not_csv_is_quarantined_line_by_line(run: Run, nothing_lost: NothingLost) -> None:
+    went = nothing_lost("notes.json")
     assert set(went) == {1, 2} and all("parseable_record" in reasons for reasons in went.values())
     assert "no line parsed: not a REES46 CSV file?" in run.outcome("notes.json")["notes"]
 
 
-def test_a_byte_order_mark_and_crlf_line_ends_are_read_as_a_header_and_lines(run: Run) -> None:
-    assert set(assert_nothing_lost(run, "bom_crlf.csv").values()) == {"silver"}
+def test_a_byte_order_mark_and_crlf_line_ends_are_read_as_a_header_and_lines(
+    run: Run, nothing_lost: NothingLost
+) -> None:
+    assert set(nothing_lost("bom_crlf.csv").values()) == {"silver"}
     assert run.outcome("bom_crlf.csv")["notes"] == ""
 
 
-def test_an_extra_column_is_kept_in_bronze_and_reported(run: Run) -> None:
-    assert set(assert_nothing_lost(run, "extra_column.csv").values()) == {"silver"}
+def test_an_extra_column_is_kept_in_bronze_and_reported(run: Run, nothing_lost: NothingLost) -> None:
+    assert set(nothing_lost("extra_column.csv").values()) == {"silver"}
     campaigns = run.table("events_raw").filter(F.col("source_file") == "extra_column.csv").select("campaign")
     assert_same_rows(campaigns, [("fall",)] * 3)
     assert run.outcome("extra_column.csv")["notes"] == "extra columns: campaign"
     assert run.bronze.details["extra_columns"] == ["campaign", "customer_id"]
 
 
-def test_a_missing_column_fails_its_rule_and_is_reported(run: Run) -> None:
-    assert set(assert_nothing_lost(run, "missing_price.csv").values()) == {"quarantine: valid_price"}
+def test_a_missing_column_fails_its_rule_and_is_reported(run: Run, nothing_lost: NothingLost) -> None:
+    assert set(nothing_lost("missing_price.csv").values()) == {"quarantine: valid_price"}
     assert run.outcome("missing_price.csv")["notes"] == "missing columns: price"
 
 
-def test_reordered_columns_are_read_by_name(run: Run) -> None:
-    assert set(assert_nothing_lost(run, "reordered.csv").values()) == {"silver"}
+def test_reordered_columns_are_read_by_name(run: Run, nothing_lost: NothingLost) -> None:
+    assert set(nothing_lost("reordered.csv").values()) == {"silver"}
     assert run.outcome("reordered.csv")["notes"].startswith("columns reordered: user_session, user_id, price")
 
 
-def test_a_renamed_header_keeps_the_column_as_extra_and_quarantines_the_rows(run: Run) -> None:
-    assert set(assert_nothing_lost(run, "renamed.csv").values()) == {"quarantine: valid_user_id"}
+def test_a_renamed_header_keeps_the_column_as_extra_and_quarantines_the_rows(
+    run: Run, nothing_lost: NothingLost
+) -> None:
+    assert set(nothing_lost("renamed.csv").values()) == {"quarantine: valid_user_id"}
     assert run.outcome("renamed.csv")["notes"] == "extra columns: customer_id; missing columns: user_id"
     kept = run.table("events_raw").filter(F.col("source_file") == "renamed.csv").select("customer_id")
     assert_same_rows(kept, [(line.split(",")[7],) for line in rows(130)])
@@ -284,10 +315,12 @@ def test_drift_and_rescue_are_counted_in_dq_metrics(run: Run) -> None:
     assert run.monitor("lines_rescued") == (run.bronze.record.rows_out, rescued)
 
 
-def test_column_aliases_map_a_renamed_header(spark: SparkSession, tmp_path: Path) -> None:
+def test_column_aliases_map_a_renamed_header(
+    spark: SparkSession, tmp_path: Path, record_property: RecordProperty
+) -> None:
     aliased = run_layers(spark, tmp_path, {"renamed.csv": LANDING["renamed.csv"]},
                          column_aliases={"Customer_ID": "user_id"})
-    went = aliased.where_lines_went("renamed.csv")
+    went = assert_nothing_lost(aliased, "renamed.csv", record_property)
     assert sorted(went) == [2, 3, 4] and set(went.values()) == {"silver"}
     assert aliased.outcome("renamed.csv")["notes"] == "renamed by column_aliases: customer_id -> user_id"
     assert aliased.monitor("files_renamed_columns") == (1, 1)
@@ -297,7 +330,7 @@ def test_column_aliases_map_a_renamed_header(spark: SparkSession, tmp_path: Path
 def test_landing_glob_selects_the_files_bronze_considers(spark: SparkSession, tmp_path: Path) -> None:
     files = {"2019-10-01.csv": csv(*rows(140)), "2019-10-02.csv": csv(*rows(150)),
              "late/2019-10-02.csv": csv(*rows(160)), "README.md": b"# notes\n"}
-    one_day = run_layers(spark, tmp_path, files, landing_glob="**/2019-10-02*")
+    one_day = ingest(spark, tmp_path, files, landing_glob="**/2019-10-02*")
     assert one_day.bronze.details["files_new"] == ["2019-10-02.csv", "late/2019-10-02.csv"]
     assert one_day.bronze.details["files_not_matching_glob"] == 2
     assert_same_rows(one_day.table("events_raw").select("source_file").distinct(),
@@ -309,7 +342,7 @@ def test_file_names_with_spaces_signs_and_accents_are_ingested_once_under_their_
 ) -> None:
     names = ["day 1.csv", "c+d.csv", "50%.csv", "50%25.csv", "ünïcode/é 2.csv"]
     files = {name: csv(*rows(140 + 3 * i)) for i, name in enumerate(names)}
-    first = run_layers(spark, tmp_path, files)
+    first = ingest(spark, tmp_path, files)
     assert sorted(first.bronze.details["files_new"]) == sorted(names)
     assert_same_rows(first.table("events_raw").groupBy("source_file").count(), [(name, 3) for name in names])
     again = layers.run_bronze(spark, first.params)

@@ -1,4 +1,9 @@
-"""Incremental gold equals a full rebuild: days added one by one, a late day, and the forced rebuild."""
+"""Incremental gold equals a full rebuild: new days after a gap, a late day, and the forced rebuild.
+
+The runs start from a copy of the ci lake's gold stage (days 1-3 of params/ci.yaml's input, gold built
+in full) with the same generator's days 4-6 added to the landing folder: one run brings days 5 and 6,
+the next day 4, late. Each incremental run is held against gold rebuilt in full from the silver it read.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,17 @@ from pathlib import Path
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from lakehouse_testing import RUN_DECIMALS, assert_same_rows, comparable, run_all_layers, scratch_params
+from lakehouse_testing import RUN_DECIMALS, Stages, comparable, record_reliability, run_all_layers, scratch_params
 from lib import layers
 from lib.lake import storage
 from lib.layers import gold as gold_layer
+from lib.layers.bronze import generate_input
 from lib.layers.gold import GOLD_TABLES, GoldPlan
-from lib.synthetic.generator import generate_landing
 
-DAYS = [dt.date(2019, 10, 1) + dt.timedelta(days=n) for n in range(5)]
-ARRIVAL_ORDER = (0, 1, 3, 4, 2)  # the third day's file lands last: late data
+DAYS = [dt.date(2019, 10, 1) + dt.timedelta(days=n) for n in range(6)]
+STAGE_DAYS = 3  # the gold stage holds the first three
+# Each run's days and the landing glob that selects them: days 5 and 6 after a gap, then day 4, late.
+ARRIVALS = (((DAYS[4], DAYS[5]), "2019-10-0[56].csv"), ((DAYS[3],), "2019-10-04.csv"))
 
 
 def rebuilt_tables(spark: SparkSession, lake: Path, params) -> dict[str, DataFrame]:
@@ -37,9 +44,9 @@ def gold_versions(spark: SparkSession, lake: Path) -> dict[str, int]:
 
 @dataclasses.dataclass
 class Step:
-    """One day's run: the day, gold's details, the versions gold wrote, and a full rebuild to hold them against."""
+    """One run: the days it brought, gold's details, the versions gold wrote, a full rebuild to hold them against."""
 
-    day: dt.date
+    days: tuple[dt.date, ...]
     details: dict
     written: dict[str, int]
     rebuilt: dict[str, DataFrame]
@@ -58,16 +65,17 @@ class DayByDay:
 
 
 @pytest.fixture(scope="module")
-def day_by_day(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> DayByDay:
-    """Five generated days, added one run at a time in ARRIVAL_ORDER, gold rebuilt in full after each."""
+def day_by_day(spark: SparkSession, stages: Stages, tmp_path_factory: pytest.TempPathFactory) -> DayByDay:
+    """The gold stage, then one run per entry of ARRIVALS, gold rebuilt in full after each."""
     root = tmp_path_factory.mktemp("incremental")
-    generate_landing(root / "landing", days=len(DAYS), start_date=DAYS[0], events_per_day=1500, seed=7, fault_rate=0.02)
+    stages.copy("gold", root)
+    generate_input(scratch_params(root, generator_days=len(DAYS)))  # writes only the days the stage lacks
     steps = []
-    for day in ARRIVAL_ORDER:
-        params = scratch_params(root, generate_input=False, landing_glob=f"{DAYS[day]:%Y-%m-%d}*")
+    for days, glob in ARRIVALS:
+        params = scratch_params(root, generate_input=False, landing_glob=glob)
         details = run_all_layers(spark, params)["gold"].details
         lake = params.path("lake_dir")
-        steps.append(Step(DAYS[day], details, gold_versions(spark, lake), rebuilt_tables(spark, lake, params)))
+        steps.append(Step(days, details, gold_versions(spark, lake), rebuilt_tables(spark, lake, params)))
     return DayByDay(root, steps)
 
 
@@ -77,41 +85,73 @@ def copy_of(day_by_day: DayByDay, tmp_path: Path) -> Path:
     return tmp_path
 
 
+def differences(actual: DataFrame, expected: DataFrame) -> tuple[int, int]:
+    """(expected rows missing from actual, actual rows beyond expected), as multisets, doubles to RUN_DECIMALS places.
+
+    The rows are compared as `assert_same_rows(..., decimals=RUN_DECIMALS)` compares them, counted rather
+    than asserted: the counts make the reliability summary.
+    """
+    actual, expected = comparable(actual, RUN_DECIMALS), comparable(expected, RUN_DECIMALS)
+    return expected.exceptAll(actual).count(), actual.exceptAll(expected).count()
+
+
+def record_comparisons(record_property, name: str, compared: dict[str, tuple[int, int]], rows: int) -> None:
+    record_reliability(
+        record_property, name,
+        tables_compared=len(compared),
+        tables_equal=sum(found == (0, 0) for found in compared.values()),
+        rows_compared=rows,
+        rows_lost=sum(lost for lost, _ in compared.values()),
+        rows_duplicated=sum(extra for _, extra in compared.values()),
+    )
+
+
 def daily_by_date(step: Step) -> dict[dt.date, dict]:
     """The step's rebuilt daily summary by date, doubles to RUN_DECIMALS places as they are compared."""
     daily = comparable(step.rebuilt["daily_sales_summary"], RUN_DECIMALS)
     return {row["event_date"]: row.asDict() for row in daily.collect()}
 
 
-def test_days_one_by_one_and_a_late_day_equal_a_rebuild(spark: SparkSession, day_by_day: DayByDay) -> None:
-    for position, step in enumerate(day_by_day.steps):
-        assert step.details["mode"] == ("full" if position == 0 else "incremental"), step.details["reason"]
-        if position > 0:
-            assert step.details["touched"]["dates"] == [step.day]
+def test_new_days_and_a_late_day_equal_a_rebuild(spark: SparkSession, day_by_day: DayByDay, record_property) -> None:
+    compared, rows = {}, 0
+    for step in day_by_day.steps:
         for name in GOLD_TABLES:
             written = storage.read_table(spark, day_by_day.lake, name, version=step.written[name])
-            assert_same_rows(written, step.rebuilt[name], decimals=RUN_DECIMALS)
+            compared[f"{name} after {step.days[-1]}"] = differences(written, step.rebuilt[name])
+            rows += step.rebuilt[name].count()
+    record_comparisons(record_property, "incremental runs against a rebuild", compared, rows)
+
+    assert compared == {key: (0, 0) for key in compared}
+    for step in day_by_day.steps:
+        assert step.details["mode"] == "incremental", step.details["reason"]
+        assert step.details["touched"]["dates"] == list(step.days)
 
     before_late, late_daily = daily_by_date(day_by_day.steps[-2]), daily_by_date(day_by_day.steps[-1])
-    assert set(late_daily) == set(DAYS)
-    for later_day in DAYS[3:]:
+    assert set(before_late) == set(DAYS) - {DAYS[3]} and set(late_daily) == set(DAYS)
+    for later_day in DAYS[4:]:
         assert late_daily[later_day]["revenue_7d_avg"] != before_late[later_day]["revenue_7d_avg"]
-    assert late_daily[DAYS[3]]["revenue_dod_change"] != before_late[DAYS[3]]["revenue_dod_change"]
+    assert late_daily[DAYS[4]]["revenue_dod_change"] != before_late[DAYS[4]]["revenue_dod_change"]
+    for earlier_day in DAYS[:STAGE_DAYS]:
+        assert late_daily[earlier_day] == before_late[earlier_day]
 
 
 def test_parameter_forces_a_full_rebuild_with_the_same_result(
-    spark: SparkSession, day_by_day: DayByDay, tmp_path: Path
+    spark: SparkSession, day_by_day: DayByDay, tmp_path: Path, record_property
 ) -> None:
     params = scratch_params(copy_of(day_by_day, tmp_path), generate_input=False, gold_full_rebuild=True)
     lake = params.path("lake_dir")
     before = gold_versions(spark, lake)
     summary = layers.run_gold(spark, params)
-    assert (summary.details["mode"], summary.details["reason"]) == ("full", "parameter gold_full_rebuild is true")
     after = gold_versions(spark, lake)
+    incremental = {name: storage.read_table(spark, lake, name, version=before[name]) for name in GOLD_TABLES}
+    compared = {name: differences(storage.read_table(spark, lake, name), incremental[name]) for name in GOLD_TABLES}
+    rows = sum(storage.read_table(spark, lake, name).count() for name in GOLD_TABLES)
+    record_comparisons(record_property, "forced rebuild against the incremental result", compared, rows)
+
+    assert (summary.details["mode"], summary.details["reason"]) == ("full", "parameter gold_full_rebuild is true")
     for name in GOLD_TABLES:
         assert after[name] > before[name], f"{name} was not written again"
-        incremental = storage.read_table(spark, lake, name, version=before[name])
-        assert_same_rows(storage.read_table(spark, lake, name), incremental, decimals=RUN_DECIMALS)
+    assert compared == {name: (0, 0) for name in GOLD_TABLES}
 
 
 def test_a_changed_gold_table_makes_the_next_run_rebuild(

@@ -9,7 +9,7 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse_testing import REES46_DIR, assert_same_rows, run_all_layers, scratch_params
+from lakehouse_testing import REES46_DIR, Stages, assert_same_rows, run_all_layers, scratch_params
 from lib import layers
 from lib.contracts.params import load_params
 from lib.contracts.paths import REPO_ROOT
@@ -39,6 +39,7 @@ def rees46_lake(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -
     return params.path("lake_dir")
 
 
+@pytest.mark.lake
 def test_real_files_bronze_keeps_every_line(spark: SparkSession, rees46_lake: Path) -> None:
     raw = table(spark, rees46_lake, "events_raw")
     assert_same_rows(raw.groupBy("source_file").count(), [(REES46_FILES[0], 17_435), (REES46_FILES[1], 683)])
@@ -50,6 +51,7 @@ def test_real_files_bronze_keeps_every_line(spark: SparkSession, rees46_lake: Pa
     assert first_nov["event_time"] is not None and first_nov["_rescued_data"] is None
 
 
+@pytest.mark.lake
 def test_real_files_silver_counts(spark: SparkSession, rees46_lake: Path) -> None:
     cleaned = table(spark, rees46_lake, "events_cleaned")
     quarantine = table(spark, rees46_lake, "events_quarantine")
@@ -62,6 +64,7 @@ def test_real_files_silver_counts(spark: SparkSession, rees46_lake: Path) -> Non
     )
 
 
+@pytest.mark.lake
 def test_real_files_gold_counts_and_revenue(spark: SparkSession, rees46_lake: Path) -> None:
     counts = {name: table(spark, rees46_lake, name).count() for name in GOLD_TABLES}
     assert counts == {
@@ -94,9 +97,11 @@ def test_conservation_violation_names_the_four_numbers() -> None:
         layers.check_conservation(10, 6, 2, 1, 0)
 
 
-def test_rerun_changes_nothing_and_a_new_day_adds_only_that_day(spark: SparkSession, tmp_path: Path) -> None:
-    params = scratch_params(tmp_path, generator_days=2, generator_events_per_day=400)
-    run_all_layers(spark, params)
+def test_rerun_changes_nothing_and_a_new_day_adds_only_that_day(
+    spark: SparkSession, stages: Stages, tmp_path: Path
+) -> None:
+    stages.copy("gold", tmp_path)
+    params = scratch_params(tmp_path)  # ci.yaml's values: the generator finds its three days there, writes none
     lake = params.path("lake_dir")
     before = {name: storage.table_version(spark, lake, name) for name in LAKE_TABLES if name != "dq_metrics"}
 
@@ -111,32 +116,30 @@ def test_rerun_changes_nothing_and_a_new_day_adds_only_that_day(spark: SparkSess
     for name, version in before.items():
         assert_same_rows(table(spark, lake, name), storage.read_table(spark, lake, name, version=version))
 
-    rescored = layers.run_gold(spark, scratch_params(tmp_path, generator_days=2, generator_events_per_day=400,
-                                                      churn_high_days=20))
+    rescored = layers.run_gold(spark, scratch_params(tmp_path, churn_high_days=20))
     assert rescored.details["mode"] == "incremental", rescored.details["reason"]
     assert set(rescored.record.versions_written) == set(layers.GOLD_TABLES)
 
     cleaned_before = table(spark, lake, "events_cleaned").count()
-    third = run_all_layers(spark, scratch_params(tmp_path, generator_days=3, generator_events_per_day=400))
-    assert third["bronze"].details["files_new"] == ["2019-10-03.csv"]
-    new_rows = table(spark, lake, "events_raw").filter(F.col("run_id") == third["bronze"].run_id)
-    assert_same_rows(new_rows.select("source_file").distinct(), [("2019-10-03.csv",)])
+    fourth = run_all_layers(spark, scratch_params(tmp_path, generator_days=4))
+    assert fourth["bronze"].details["files_new"] == ["2019-10-04.csv"]
+    new_rows = table(spark, lake, "events_raw").filter(F.col("run_id") == fourth["bronze"].run_id)
+    assert_same_rows(new_rows.select("source_file").distinct(), [("2019-10-04.csv",)])
     cleaned = table(spark, lake, "events_cleaned")
-    assert cleaned.count() == cleaned_before + third["silver"].record.rows_out
-    assert cleaned.filter(F.col("event_date") == "2019-10-03").count() == third["silver"].record.rows_out
-    assert table(spark, lake, "daily_sales_summary").count() == 3
-    assert third["gold"].details["mode"] == "incremental", third["gold"].details["reason"]
-    assert bronze_layer.ingested_files(spark, lake) == {"2019-10-01.csv", "2019-10-02.csv", "2019-10-03.csv"}
-    assert bronze_layer.ingested_files(spark, lake, ["2019-10-03.csv", "2019-10-04.csv"]) == {"2019-10-03.csv"}
+    assert cleaned.count() == cleaned_before + fourth["silver"].record.rows_out
+    assert cleaned.filter(F.col("event_date") == "2019-10-04").count() == fourth["silver"].record.rows_out
+    assert table(spark, lake, "daily_sales_summary").count() == 4
+    assert fourth["gold"].details["mode"] == "incremental", fourth["gold"].details["reason"]
+    days = {f"2019-10-0{day}.csv" for day in range(1, 5)}
+    assert bronze_layer.ingested_files(spark, lake) == days
+    assert bronze_layer.ingested_files(spark, lake, ["2019-10-04.csv", "2019-10-05.csv"]) == {"2019-10-04.csv"}
     assert bronze_layer.ingested_files(spark, lake, []) == set()
 
 
-def test_fail_action_stops_before_writing(spark: SparkSession, tmp_path: Path) -> None:
-    params = scratch_params(tmp_path, generator_days=1, generator_events_per_day=400,
-                            rule_actions={"valid_price": "fail"})
-    layers.run_bronze(spark, params)
+def test_fail_action_stops_before_writing(spark: SparkSession, stages: Stages, tmp_path: Path) -> None:
+    params = stages.copy("bronze", tmp_path, rule_actions={"valid_price": "fail"})
     with pytest.raises(layers.RuleFailure, match=r"rule valid_price \(action fail\) failed on \d+ of \d+ rows, "
-                       r"e\.g\. at 2019-10-01\.csv:\d+"):
+                       r"e\.g\. at 2019-10-0[1-3]\.csv:\d+"):
         layers.run_silver(spark, params)
     lake = params.path("lake_dir")
     assert not storage.table_exists(spark, lake, "events_cleaned")
@@ -145,10 +148,8 @@ def test_fail_action_stops_before_writing(spark: SparkSession, tmp_path: Path) -
     assert failed["status"] == "failed" and failed["error"].startswith("RuleFailure: rule valid_price")
 
 
-def test_warn_action_keeps_and_counts(spark: SparkSession, tmp_path: Path) -> None:
-    params = scratch_params(tmp_path, generator_days=1, generator_events_per_day=400,
-                            rule_actions={"valid_price": "warn"})
-    layers.run_bronze(spark, params)
+def test_warn_action_keeps_and_counts(spark: SparkSession, stages: Stages, tmp_path: Path) -> None:
+    params = stages.copy("bronze", tmp_path, rule_actions={"valid_price": "warn"})
     summary = layers.run_silver(spark, params)
     lake = params.path("lake_dir")
     warned = table(spark, lake, "dq_metrics").filter(F.col("rule") == "valid_price").first()

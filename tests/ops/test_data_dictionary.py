@@ -121,6 +121,7 @@ def test_check_fails_naming_the_section_when_the_committed_file_differs(
     assert "not current" in error and "### `customer_metrics` (gold)" in error and "rfm_score" in error
 
 
+@pytest.mark.lake
 def test_apply_comments_describes_a_lake_written_before_comments(spark: SparkSession, tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     rows = [("r1", "silver", "valid_price", "drop", 10, 1, 10.0, 10.0, None)]

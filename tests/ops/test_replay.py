@@ -1,10 +1,10 @@
 """Quarantine replay on a real lake: a moved bound or a rule set to warn releases exactly the rows
 that now pass, the rest keep updated reasons, history keeps every evaluation, and gold follows.
 
-One lake (params/ci.yaml, 2 % faults) goes through a sequence of replays in a module fixture,
-with a snapshot of what each test needs before and after each step:
-raise max_price to 10,000,000 (then gold), the same again through the command, a replay that
-crashes in its quarantine write, and valid_user_id set to warn.
+A copy of the ci lake's gold stage (params/ci.yaml, 2 % faults) goes through a sequence of replays in
+a module fixture, with a snapshot of what each test needs before and after each step: raise max_price
+to 10,000,000 (then gold), the same again through the command, a replay that crashes in its
+quarantine write, and valid_user_id set to warn.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse_testing import run_all_layers, scratch_params
+from lakehouse_testing import Stages
 from lib import layers
 from lib.contracts import tables
 from lib.contracts.params import PipelineParams
@@ -110,10 +110,8 @@ def with_actions(params: PipelineParams, **actions: str) -> PipelineParams:
 
 
 @pytest.fixture(scope="module")
-def replays(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("replay-lake")
-    base = scratch_params(root, run_id="")
-    run_all_layers(spark, base)
+def replays(spark: SparkSession, stages: Stages, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    base = stages.copy("gold", tmp_path_factory.mktemp("replay-lake"))
     lake = base.path("lake_dir")
     injected = inject_price_faults(spark, lake)
     raised = dataclasses.replace(base, max_price=RAISED_MAX_PRICE)

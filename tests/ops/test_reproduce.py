@@ -1,8 +1,9 @@
 """Reproducing a past run from pipeline_runs: the time-travel clone, and the command end to end.
 
-The lake is built in-process by two runs of the real pipeline (2 generated days, then the third);
-the second run is the one reproduced, because its silver and gold are incremental: they read
-versions an earlier run left, which only a clone with the same version numbers reproduces.
+The lake is a copy of the ci lake's gold stage (3 generated days, run "fixture-run") and a second run of
+the real pipeline, in-process, adding the fourth day; the second run is the one reproduced, because its
+silver and gold are incremental: they read versions an earlier run left, which only a clone with the
+same version numbers reproduces.
 The comparison of a table with its reproduction is tested on literal rows in test_reproduce_check.py.
 """
 
@@ -16,7 +17,7 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
-from lakehouse_testing import assert_same_rows, ran_in_one_kernel, run_all_layers, scratch_params
+from lakehouse_testing import Stages, assert_same_rows, ran_in_one_kernel, run_all_layers, scratch_params
 from lib.lake import storage, timetravel
 from lib.ops import reproduce
 
@@ -24,11 +25,11 @@ GOLD = ("conversion_funnel", "customer_metrics", "daily_sales_summary", "product
 
 
 @pytest.fixture(scope="module")
-def two_runs(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A lake after a first run on days 1-2 and a second run adding day 3; its folder."""
+def two_runs(spark: SparkSession, stages: Stages, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A lake after a first run on days 1-3 (the gold stage) and a second run adding day 4; its folder."""
     root = tmp_path_factory.mktemp("reproduce")
-    run_all_layers(spark, scratch_params(root, run_id="first-run", generator_days=2))
-    run_all_layers(spark, scratch_params(root, run_id="second-run", generator_days=3))
+    stages.copy("gold", root)
+    run_all_layers(spark, scratch_params(root, run_id="second-run", generator_days=4))
     return root
 
 
@@ -39,6 +40,7 @@ def run_command(root: Path, tmp_path: Path, run_id: str, *options: str) -> list[
     ]
 
 
+@pytest.mark.lake
 def test_a_clone_reads_as_the_table_at_its_version_with_the_same_numbers(spark: SparkSession, tmp_path: Path) -> None:
     source, clone = tmp_path / "table", tmp_path / "clone"
     rows = spark.createDataFrame([(1, "a"), (2, "b"), (3, None)], "id INT, name STRING")
@@ -64,6 +66,7 @@ def test_a_clone_reads_as_the_table_at_its_version_with_the_same_numbers(spark: 
     assert_same_rows(changes, spark.createDataFrame([(2, "delete")], "id INT, _change_type STRING"))
 
 
+@pytest.mark.lake
 def test_the_clone_at_a_checkpoint_takes_it_and_its_pointer(spark: SparkSession, tmp_path: Path) -> None:
     source, clone = tmp_path / "table", tmp_path / "clone"
     for value in range(4):
@@ -77,6 +80,7 @@ def test_the_clone_at_a_checkpoint_takes_it_and_its_pointer(spark: SparkSession,
     assert_same_rows(spark.read.format("delta").load(str(clone)), [(0,), (1,), (2,)])
 
 
+@pytest.mark.end_to_end
 def test_a_reproduced_incremental_run_is_identical(
     spark: SparkSession, two_runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -98,9 +102,10 @@ def test_a_reproduced_incremental_run_is_identical(
     silver = storage.read_table(spark, tmp_path / "scratch" / "lake", "pipeline_runs").filter(
         "run_id = 'second-run-reproduced' AND layer = 'silver'"
     ).first()
-    assert silver["versions_read"]["events_raw"] == 1 and silver["rows_in"] < 3 * 2000
+    assert silver["versions_read"]["events_raw"] == 1 and silver["rows_in"] < 2 * 2000  # the fourth day only
 
 
+@pytest.mark.end_to_end
 def test_a_changed_parameter_is_reported_as_a_difference(
     two_runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -126,18 +131,18 @@ def test_an_unknown_run_is_one_line_and_exit_code_2(
 def test_a_landing_file_gone_is_named_and_nothing_runs(
     two_runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    day_three = next((two_runs / "landing").glob("*2019-10-03*"))
-    hidden = day_three.with_name(".hidden-" + day_three.name)
-    day_three.rename(hidden)
+    day_four = next((two_runs / "landing").glob("*2019-10-04*"))
+    hidden = day_four.with_name(".hidden-" + day_four.name)
+    day_four.rename(hidden)
     try:
         code = reproduce.main(run_command(two_runs, tmp_path, "second-run"))
     finally:
-        hidden.rename(day_three)
+        hidden.rename(day_four)
 
     captured = capsys.readouterr()
     assert code == 1
     assert captured.err.splitlines() == [
-        f"error: 1 landing file(s) the run ingested are gone from {two_runs / 'landing'}: {day_three.name}"
+        f"error: 1 landing file(s) the run ingested are gone from {two_runs / 'landing'}: {day_four.name}"
     ]
     assert not (tmp_path / "runs" / "second-run-reproduced").exists() or not any(
         (tmp_path / "runs" / "second-run-reproduced").iterdir()

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from papermill.iorw import load_notebook_node
@@ -15,12 +16,14 @@ from papermill.parameterize import parameterize_notebook
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse_testing import RUN_DECIMALS, assert_same_rows, scratch_params
+from lakehouse_testing import RUN_DECIMALS, Stages, assert_same_rows
 from lib import layers
 from lib.contracts.paths import REPO_ROOT
 from lib.lake import storage
 from lib.ops.compare import AUDIT_COLUMNS
 from lib.orchestration import notebooks
+
+pytestmark = pytest.mark.end_to_end  # both start processes: make and Jupyter's commands, a kernel
 
 COMPARED_TABLES = ("events_cleaned", "events_quarantine", *layers.GOLD_TABLES)
 INTERRUPT_AFTER_QUARANTINE_APPEND = """\
@@ -71,15 +74,14 @@ def test_make_lab_opens_the_notebooks_with_the_project_kernel(tmp_path: Path) ->
 
 
 def test_silver_interrupted_half_way_then_rerun_from_the_top_matches_a_clean_run(
-    spark: SparkSession, pipeline_lake: Path, tmp_path: Path
+    spark: SparkSession, stages: Stages, pipeline_lake: Path, tmp_path: Path
 ) -> None:
-    """Bronze, then 02_silver interrupted right after its quarantine append (merge done, nothing recorded),
-    then Run All of 02_silver in the same kernel, then gold: the tables equal `pipeline_lake`'s clean run
-    on the same parameters (params/ci.yaml). Bronze and gold run in this process's session; only silver,
-    the notebook interrupted, runs in a kernel."""
-    params = scratch_params(tmp_path, driver_memory="1g")
+    """A copy of the bronze stage, then 02_silver interrupted right after its quarantine append (merge done,
+    nothing recorded), then Run All of 02_silver in the same kernel, then gold: the tables equal `pipeline_lake`'s
+    clean run on the same parameters (params/ci.yaml). Gold runs in this process's session; only silver, the
+    notebook interrupted, runs in a kernel."""
+    params = stages.copy("bronze", tmp_path, driver_memory="1g")
     values = params.as_dict()
-    layers.run_bronze(spark, params)
 
     silver_source = notebooks.NOTEBOOK_DIR / "02_silver.ipynb"
     silver = parameterize_notebook(load_notebook_node(str(silver_source)),

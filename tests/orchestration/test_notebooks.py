@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import papermill
+import pytest
 
 from lib.contracts.params import load_params
 from lib.orchestration.notebooks import (
@@ -26,8 +27,12 @@ def test_every_notebook_has_checked_cells() -> None:
         assert "# NBVAL_CHECK_OUTPUT" in (NOTEBOOK_DIR / name).read_text(), name
 
 
+@pytest.mark.end_to_end
 def test_notebooks_reproduce_their_stored_outputs(tmp_path: Path) -> None:
-    """Inject the small parameter set with papermill, then let nbval re-execute and compare."""
+    """Inject the small parameter set with papermill, then let nbval re-execute and compare.
+
+    nbval's cells are one notebook's steps in order: pytest-randomly, which shuffles a run's tests, is kept out.
+    """
     prepared = tmp_path / "notebooks"
     prepared.mkdir()
     values = load_params(STORED_OUTPUTS_PARAMS, scratch_overrides(tmp_path)).as_dict()
@@ -39,7 +44,7 @@ def test_notebooks_reproduce_their_stored_outputs(tmp_path: Path) -> None:
         )
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "--sanitize-with", str(SANITIZE),
-         "-p", "no:cacheprovider", "-q", *[str(prepared / name) for name in SERIES]],
+         "-p", "no:cacheprovider", "-p", "no:randomly", "-q", *[str(prepared / name) for name in SERIES]],
         cwd=prepared, capture_output=True, text=True, timeout=1800,
     )
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]

@@ -1,4 +1,8 @@
-"""The scheduled command: one date's file at a time, dated run folders, pruning, one-line failures."""
+"""The scheduled command: one date's file at a time, dated run folders, pruning, one-line failures.
+
+A bad parameter stops the command before any kernel starts, so that test calls its `main` in this process;
+the runs of the series start the command itself, as a scheduler does.
+"""
 
 from __future__ import annotations
 
@@ -20,10 +24,14 @@ DAYS = (dt.date(2019, 10, 1), dt.date(2019, 10, 2))
 SCHEDULED_RUN = {"generate_input": False, "shuffle_partitions": 2, "driver_memory": "1g"}
 
 
+def schedule_arguments(params_file: Path, runs_dir: Path, *args: str) -> list[str]:
+    return ["--params", str(params_file), "--runs-dir", str(runs_dir), "--no-progress", *args]
+
+
 def run_schedule(params_file: Path, runs_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """`python -m lib.orchestration.schedule` in a process of its own, as a scheduler starts it."""
     return subprocess.run(
-        [sys.executable, "-m", "lib.orchestration.schedule", "--params", str(params_file), "--runs-dir", str(runs_dir),
-         "--no-progress", *args],
+        [sys.executable, "-m", "lib.orchestration.schedule", *schedule_arguments(params_file, runs_dir, *args)],
         capture_output=True, text=True, timeout=1200,
     )
 
@@ -43,7 +51,8 @@ def scheduled_run_folders(runs_dir: Path) -> list[str]:
     return sorted(f"{folder.parent.name}/{folder.name}" for folder in schedule.scheduled_folders(runs_dir))
 
 
-def test_successive_dates_ingest_each_date_once_and_keep_the_newest_runs(tmp_path: Path) -> None:
+@pytest.mark.end_to_end
+def test_a_date_then_all_landed_files_ingest_each_file_once_and_keep_the_newest_run(tmp_path: Path) -> None:
     generate_landing(tmp_path / "landing", days=len(DAYS), start_date=DAYS[0], events_per_day=300, seed=46,
                      fault_rate=0.02)
     expected = {f"{day}.csv": data_lines(tmp_path / "landing" / f"{day}.csv") for day in DAYS}
@@ -51,7 +60,7 @@ def test_successive_dates_ingest_each_date_once_and_keep_the_newest_runs(tmp_pat
     unrelated = runs_dir / "20191001T000000Z-manual"
     unrelated.mkdir(parents=True)
 
-    first = run_schedule(params_file, runs_dir, "--date", str(DAYS[0]), "--keep", "2")
+    first = run_schedule(params_file, runs_dir, "--date", str(DAYS[0]), "--keep", "1")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr
     assert rows_per_source_file(tmp_path / "lake") == {"2019-10-01.csv": expected["2019-10-01.csv"]}
     (first_folder,) = scheduled_run_folders(runs_dir)
@@ -61,17 +70,20 @@ def test_successive_dates_ingest_each_date_once_and_keep_the_newest_runs(tmp_pat
         "01_bronze.ipynb", "02_silver.ipynb", "03_gold.ipynb",
     ]
 
-    for _ in range(2):  # the series in one kernel, as a scheduler saving JVM start-ups runs it
-        again = run_schedule(params_file, runs_dir, "--date", str(DAYS[1]), "--keep", "2", "--one-kernel")
-        assert again.returncode == 0, again.stdout[-3000:] + again.stderr
-        assert rows_per_source_file(tmp_path / "lake") == expected
+    # Without --date, everything landed: the first date's file again, which is not ingested twice, and the
+    # second's. In one kernel, as a scheduler saving JVM start-ups runs it.
+    again = run_schedule(params_file, runs_dir, "--keep", "1", "--one-kernel")
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr
+    assert rows_per_source_file(tmp_path / "lake") == expected
 
-    kept = scheduled_run_folders(runs_dir)
-    assert len(kept) == 2 and all(folder.startswith("2019-10-02/") for folder in kept)
+    (kept,) = scheduled_run_folders(runs_dir)
+    run_started = dt.datetime.strptime(kept.split("/")[1][:16], "%Y%m%dT%H%M%SZ")
+    assert kept.split("/")[0] == run_started.date().isoformat(), "an undated run's folder is its UTC start date"
     assert f"removed old run folder {runs_dir / first_folder}" in again.stdout
     assert not (runs_dir / "2019-10-01").exists() and unrelated.is_dir()
 
 
+@pytest.mark.end_to_end
 def test_failing_notebook_exits_non_zero_with_one_line_naming_it(tmp_path: Path) -> None:
     generate_landing(tmp_path / "landing", days=1, start_date=DAYS[0], events_per_day=300, seed=46, fault_rate=0.05)
     params_file = write_params(tmp_path, **SCHEDULED_RUN, rule_actions={"valid_price": "fail"})
@@ -84,15 +96,16 @@ def test_failing_notebook_exits_non_zero_with_one_line_naming_it(tmp_path: Path)
     assert folder.parent.name == "2019-10-01" and str(folder / "02_silver.ipynb") in line
 
 
-def test_bad_parameter_or_missing_landing_folder_is_one_line_before_any_notebook(tmp_path: Path) -> None:
-    unknown = run_schedule(write_params(tmp_path, **SCHEDULED_RUN, generator_dayz=1), tmp_path / "runs")
-    assert unknown.returncode == 2
-    (line,) = unknown.stderr.splitlines()
+def test_bad_parameter_or_missing_landing_folder_is_one_line_before_any_notebook(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    unknown = write_params(tmp_path, **SCHEDULED_RUN, generator_dayz=1)
+    assert schedule.main(schedule_arguments(unknown, tmp_path / "runs")) == 2
+    (line,) = capsys.readouterr().err.splitlines()
     assert "unknown parameter 'generator_dayz'" in line
     nothing_landed = write_params(tmp_path, **SCHEDULED_RUN, landing_dir=str(tmp_path / "nothing-landed"))
-    missing = run_schedule(nothing_landed, tmp_path / "runs")
-    assert missing.returncode == 2
-    (line,) = missing.stderr.splitlines()
+    assert schedule.main(schedule_arguments(nothing_landed, tmp_path / "runs")) == 2
+    (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("error: parameter landing_dir=") and "does not exist" in line
     assert not (tmp_path / "runs").exists()
 

@@ -12,6 +12,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 import lib
 from lib.contracts.paths import REPO_ROOT
 
@@ -98,6 +100,7 @@ def test_the_transforms_import_nothing_of_the_lake() -> None:
     assert found == [], "\n".join(found)
 
 
+@pytest.mark.end_to_end  # a Python of its own: this one has pyspark loaded
 def test_importing_lib_and_the_parameters_loads_no_pyspark() -> None:
     code = f"import sys, {', '.join(WITHOUT_SPARK)}; print('pyspark' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)

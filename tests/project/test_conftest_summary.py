@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from lib.contracts.paths import REPO_ROOT
 
 CONFTEST = Path(__file__).resolve().parents[1] / "conftest.py"
@@ -47,6 +49,7 @@ def run_scratch_suite(folder: Path, *options: str) -> subprocess.CompletedProces
     )
 
 
+@pytest.mark.end_to_end
 def test_the_summary_sums_the_figures_the_tests_recorded_on_two_workers(tmp_path: Path) -> None:
     (tmp_path / "test_reliability.py").write_text(SCRATCH_FAULTS)
     done = run_scratch_suite(tmp_path, "-n", "2")
@@ -57,6 +60,7 @@ def test_the_summary_sums_the_figures_the_tests_recorded_on_two_workers(tmp_path
     assert "  kill two: rows lost 2, rows duplicated 0\n" in output and "kill one:" not in output, output
 
 
+@pytest.mark.end_to_end
 def test_a_collection_error_is_shown_and_fails_the_run(tmp_path: Path) -> None:
     (tmp_path / "test_bad_input.py").write_text('raise FileNotFoundError("sample rows not found: data/x.csv")\n')
     (tmp_path / "test_reliability.py").write_text("def test_survives():\n    assert True\n")
