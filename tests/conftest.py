@@ -12,7 +12,7 @@ from pyspark.sql import SparkSession
 
 from lakehouse_testing import RELIABILITY_FIGURES, Stages
 from lib.contracts.paths import REPO_ROOT
-from lib.lake.session import build_spark
+from lib.lake.session import build_spark, settings
 
 # The project's packages `dashboard` and `bench` share their names with folders of tests/, which pytest puts
 # on sys.path: with the repository first, `import dashboard` finds the package, not the tests' folder.
@@ -26,6 +26,21 @@ def spark() -> SparkSession:
     session = build_spark("local[2]", app_name="lakehouse-tests", shuffle_partitions=2, driver_memory="2g")
     yield session
     session.stop()
+
+
+# On a few literal rows, AQE's re-planning and whole-stage code generation cost more than the rows themselves:
+# the fast tier's tests run without them. The tiers lake and end_to_end run the session as the pipeline does.
+FAST_TIER_SETTINGS = {"spark.sql.adaptive.enabled": "false", "spark.sql.codegen.wholeStage": "false"}
+
+
+@pytest.fixture(autouse=True)
+def fast_tier_settings(request: pytest.FixtureRequest) -> Iterable[None]:
+    """FAST_TIER_SETTINGS for a test of the fast tier that takes the session, for that test only."""
+    if "spark" not in request.fixturenames or any(request.node.get_closest_marker(tier) for tier in TIERS):
+        yield
+        return
+    with settings(request.getfixturevalue("spark"), FAST_TIER_SETTINGS):
+        yield
 
 
 @pytest.fixture(scope="session")
