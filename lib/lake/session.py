@@ -143,6 +143,9 @@ def build_spark(
     if master.startswith("local"):
         # A local session listens on loopback only (and says nothing about the host's address).
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # Its Python tasks run in this interpreter, not whichever `python3` is first on PATH: another
+        # version there stops every Python task, and another environment lacks the project's packages.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if SparkContext._gateway is None and "PYSPARK_GATEWAY_PORT" not in os.environ:
         _start_jvm(asked)
     elif JVM_STARTED_WITH:

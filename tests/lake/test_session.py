@@ -93,6 +93,11 @@ def test_settings_for_a_block_refuse_a_setting_fixed_at_the_start(spark: SparkSe
     assert spark.conf.getAll == found
 
 
+def test_a_local_sessions_python_tasks_run_in_this_interpreter(spark: SparkSession) -> None:
+    """Not the first `python3` on PATH, which can be another version or lack the project's packages."""
+    assert spark.sparkContext.parallelize([0], 1).map(lambda _: sys.executable).collect() == [sys.executable]
+
+
 @pytest.mark.lake
 def test_datadocs_run_in_process_leaves_the_running_sessions_shuffle_partitions(
     spark: SparkSession, found: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
