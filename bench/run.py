@@ -71,11 +71,10 @@ def worker(step: str, landing: Path, folder: Path, params: Path, log: Path) -> d
 
 
 def runner(landing: Path, lake: Path, runs_dir: Path, params: Path, log: Path, one_kernel: bool = False) -> dict:
-    """The notebook series end to end, as `make run` runs it (three kernels, three JVMs), or in one kernel."""
+    """The notebook series end to end with a kernel (and a JVM) per notebook, or in one kernel as `make run` runs it."""
     overrides = {"lake_dir": lake, "landing_dir": landing, "generate_input": "false"}
     command = [sys.executable, "-m", "lib.orchestration.runner", "--params", str(params), "--runs-dir", str(runs_dir), "--no-progress"]
-    if one_kernel:
-        command.append("--one-kernel")
+    command.append("--one-kernel" if one_kernel else "--kernel-per-notebook")
     for key, value in overrides.items():
         command += ["--set", f"{key}={value}"]
     return as_dict(measure(command, log))

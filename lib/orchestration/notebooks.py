@@ -110,6 +110,25 @@ def shared_kernel() -> Iterator[AsyncKernelManager]:
             run_sync(kernel.shutdown_kernel)(now=True)
 
 
+def series_kernel(one_kernel: bool) -> contextlib.AbstractContextManager[AsyncKernelManager | None]:
+    """The kernel a series of notebooks runs in: one shared kernel, or None (a fresh kernel per notebook)."""
+    return shared_kernel() if one_kernel else contextlib.nullcontext()
+
+
+def add_kernel_options(parser: argparse.ArgumentParser) -> None:
+    """`--kernel-per-notebook` and `--one-kernel` (the default), into `args.one_kernel`."""
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--kernel-per-notebook", dest="one_kernel", action="store_false",
+                        help="run each notebook in a kernel of its own, as JupyterLab does (a JVM start per notebook)")
+    choice.add_argument("--one-kernel", dest="one_kernel", action="store_true",
+                        help="run the notebooks in one kernel, so the JVM starts and warms up once (the default)")
+    parser.set_defaults(one_kernel=True)
+
+
+def kernel_line(one_kernel: bool) -> str:
+    return "in one kernel" if one_kernel else "a kernel per notebook"
+
+
 def strip_run_cells(executed: Path, target: Path) -> None:
     """Save an executed notebook's outputs over the source notebook, without papermill's additions.
 

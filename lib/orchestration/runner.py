@@ -1,7 +1,8 @@
 """Run the notebook series in order with one parameter file: `python -m lib.orchestration.runner`.
 
 Each run gets an id shared by its three notebooks (and their rows in `pipeline_runs`); the
-executed notebooks are kept in `runs/<run_id>/`. A bad parameter (including a landing folder that
+executed notebooks are kept in `runs/<run_id>/`. The three run in one kernel, so the JVM starts
+once; `--kernel-per-notebook` gives each a fresh kernel, as JupyterLab does. A bad parameter (including a landing folder that
 cannot be read or a lake folder that cannot be written) is a one-line error before any notebook
 runs, exit code 2; a failing notebook stops the run with a message naming the notebook and the
 cell, exit code 1.
@@ -10,7 +11,6 @@ cell, exit code 1.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import time
 from pathlib import Path
@@ -52,11 +52,12 @@ def run_series(
     overrides: dict[str, object],
     runs_dir: Path,
     progress_bar: bool = True,
-    one_kernel: bool = False,
+    one_kernel: bool = True,
 ) -> Path:
     """Execute the three notebooks in order; return the folder of the executed notebooks.
 
-    With `one_kernel`, the three run in one kernel (one JVM) instead of a fresh kernel each.
+    They run in one kernel (one JVM, one Spark session) unless `one_kernel` is false, which gives
+    each notebook a fresh kernel, as JupyterLab does.
     """
     params = load_params(params_file, overrides)
     check_paths(params)
@@ -64,8 +65,9 @@ def run_series(
     values = {**params.as_dict(), "run_id": run_id}
     output_dir = runs_dir / run_id
     output_dir.mkdir(parents=True, exist_ok=True)
-    print(f"run {run_id}: {params_file} -> lake {params.path('lake_dir')}", flush=True)
-    with notebooks.shared_kernel() if one_kernel else contextlib.nullcontext() as kernel:
+    print(f"run {run_id}: {params_file} -> lake {params.path('lake_dir')}, {notebooks.kernel_line(one_kernel)}",
+          flush=True)
+    with notebooks.series_kernel(one_kernel) as kernel:
         for position, name in enumerate(notebooks.SERIES, start=1):
             source = notebooks.NOTEBOOK_DIR / name
             print(f"[{position}/{len(notebooks.SERIES)}] {name}", flush=True)
@@ -85,8 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-dir", type=paths.local_path, default="runs",
                         help=f"where executed notebooks go (default: runs; {paths.RULE})")
     parser.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
-    parser.add_argument("--one-kernel", action="store_true",
-                        help="run the three notebooks in one kernel: the JVM starts and warms up once")
+    notebooks.add_kernel_options(parser)
     args = parser.parse_args(argv)
     started = time.monotonic()
     try:

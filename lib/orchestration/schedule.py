@@ -1,7 +1,8 @@
 """The scheduled run: `python -m lib.orchestration.schedule`, for cron, Airflow or any other scheduler.
 
 One call processes what has landed (or, with `--date`, only that date's landing files), runs the
-three notebooks with a named parameter file, and keeps the executed notebooks in
+three notebooks with a named parameter file in one kernel (one JVM; `--kernel-per-notebook` gives
+each its own), and keeps the executed notebooks in
 `<runs-dir>/<date>/<run_id>/`: the date is the one given with `--date`, else the UTC date of the
 run. After each run, succeeded or failed, only the newest `--keep` scheduled run folders stay.
 A failure exits non-zero (2 for a bad parameter, 1 otherwise) with one line on stderr that names
@@ -114,7 +115,7 @@ def logs_on_stdout() -> Iterator[None]:
 
 
 def run_scheduled(
-    planned: ScheduledRun, params_file: Path, runs_dir: Path, keep: int, progress_bar: bool, one_kernel: bool = False
+    planned: ScheduledRun, params_file: Path, runs_dir: Path, keep: int, progress_bar: bool, one_kernel: bool = True
 ) -> Path:
     """Execute the series into the run's folder, then prune the old folders whatever the outcome."""
     planned.folder.mkdir(parents=True, exist_ok=True)
@@ -161,8 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one parameter, e.g. --set generate_input=false (repeatable)")
     parser.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
-    parser.add_argument("--one-kernel", action="store_true",
-                        help="run the three notebooks in one kernel: the JVM starts and warms up once")
+    notebooks.add_kernel_options(parser)
     args = parser.parse_args(argv)
     started = time.monotonic()
     try:

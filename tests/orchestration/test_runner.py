@@ -73,7 +73,7 @@ def test_a_missing_landing_folder_or_an_unwritable_lake_is_one_line_before_any_n
 @pytest.mark.end_to_end
 def test_failing_notebook_stops_the_run_naming_notebook_and_cell(spark: SparkSession, tmp_path: Path) -> None:
     failing_rule = small_run(tmp_path, generator_fault_rate=0.05, rule_actions={"valid_price": "fail"})
-    result = run_runner(failing_rule, "--one-kernel")
+    result = run_runner(failing_rule)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "error: 02_silver.ipynb failed in cell" in result.stderr
     assert "RuleFailure: rule valid_price (action fail)" in result.stderr
@@ -85,7 +85,7 @@ def test_failing_notebook_stops_the_run_naming_notebook_and_cell(spark: SparkSes
 
 @pytest.mark.end_to_end
 def test_successful_run_records_each_notebook_each_in_its_own_kernel(spark: SparkSession, tmp_path: Path) -> None:
-    result = run_runner(small_run(tmp_path))
+    result = run_runner(small_run(tmp_path), "--kernel-per-notebook")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[3/3] 03_gold.ipynb done in" in result.stdout
     (run_dir,) = (tmp_path / "runs").iterdir()
@@ -114,10 +114,10 @@ def test_successful_run_records_each_notebook_each_in_its_own_kernel(spark: Spar
 def test_one_kernel_runs_the_series_in_one_process_with_the_tables_of_the_in_process_run(
     spark: SparkSession, stages: Stages, pipeline_lake: Path, tmp_path: Path
 ) -> None:
-    """The series in one kernel on the ci stage's landing files, parameters and run id: the same rows in every table
+    """The series in one kernel, the default, on the ci stage's landing files, parameters and run id: the same rows in every table
     as the lake the stages built in this process."""
     params = stages.copy("landing", tmp_path, run_id=STAGE_RUN_ID)
-    result = run_runner(write_params(tmp_path, **params.as_dict()), "--one-kernel")
+    result = run_runner(write_params(tmp_path, **params.as_dict()))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "without encryption" not in result.stderr
     assert ran_in_one_kernel(tmp_path / "runs" / STAGE_RUN_ID)

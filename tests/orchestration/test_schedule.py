@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from lakehouse_testing import write_params
+from lakehouse_testing import ran_in_one_kernel, write_params
 from lib.contracts.params import ParameterError
 from lib.orchestration import schedule
 from lib.synthetic.generator import HEADER, generate_landing
@@ -69,14 +69,16 @@ def test_a_date_then_all_landed_files_ingest_each_file_once_and_keep_the_newest_
     assert sorted(path.name for path in (runs_dir / first_folder).glob("*.ipynb")) == [
         "01_bronze.ipynb", "02_silver.ipynb", "03_gold.ipynb",
     ]
+    assert ran_in_one_kernel(runs_dir / first_folder), "a scheduled run's notebooks share one kernel by default"
 
     # Without --date, everything landed: the first date's file again, which is not ingested twice, and the
-    # second's. In one kernel, as a scheduler saving JVM start-ups runs it.
-    again = run_schedule(params_file, runs_dir, "--keep", "1", "--one-kernel")
+    # second's. With a kernel per notebook, as JupyterLab runs them.
+    again = run_schedule(params_file, runs_dir, "--keep", "1", "--kernel-per-notebook")
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr
     assert rows_per_source_file(tmp_path / "lake") == expected
 
     (kept,) = scheduled_run_folders(runs_dir)
+    assert not ran_in_one_kernel(runs_dir / kept), "each notebook numbers its cells from 1 in a kernel of its own"
     run_started = dt.datetime.strptime(kept.split("/")[1][:16], "%Y%m%dT%H%M%SZ")
     assert kept.split("/")[0] == run_started.date().isoformat(), "an undated run's folder is its UTC start date"
     assert f"removed old run folder {runs_dir / first_folder}" in again.stdout
@@ -87,7 +89,7 @@ def test_a_date_then_all_landed_files_ingest_each_file_once_and_keep_the_newest_
 def test_failing_notebook_exits_non_zero_with_one_line_naming_it(tmp_path: Path) -> None:
     generate_landing(tmp_path / "landing", days=1, start_date=DAYS[0], events_per_day=300, seed=46, fault_rate=0.05)
     params_file = write_params(tmp_path, **SCHEDULED_RUN, rule_actions={"valid_price": "fail"})
-    result = run_schedule(params_file, tmp_path / "runs", "--date", str(DAYS[0]), "--one-kernel")
+    result = run_schedule(params_file, tmp_path / "runs", "--date", str(DAYS[0]))
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr
     (line,) = result.stderr.splitlines()
     assert line.startswith("error: 02_silver.ipynb failed in cell")
