@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import Row, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from lib.contracts import tables
@@ -56,26 +56,52 @@ class RunRecord:
         return {**fields, "finished_at": utc_now(), "status": status, "error": error}
 
 
+# The columns of the succeeded rows that recovery and the layers' plans read.
+SUCCEEDED_COLUMNS = ("attempt_id", "run_id", "layer", "finished_at", "versions_read", "versions_written", "parameters")
+# Per ledger path: the commit it was read at and its succeeded rows, oldest first.
+_succeeded: dict[str, tuple[storage.Commit, list[dict[str, Any]]]] = {}
+
+
 def append_record(spark: SparkSession, lake_dir: str | Path, row: dict[str, Any]) -> None:
     frame = spark.createDataFrame([tuple(row[field.name] for field in PIPELINE_RUNS)], PIPELINE_RUNS)
+    path = storage.table_path(lake_dir, TABLE)
+    before = _succeeded.pop(path, None)
     storage.append(frame, lake_dir, TABLE)
+    after = storage.last_commit(spark, lake_dir, TABLE)
+    if before is not None and after is not None and after.version == before[0].version + 1:
+        # The lake's lock kept other writers out: the ledger is what was read plus this row.
+        added = [{name: row[name] for name in SUCCEEDED_COLUMNS}] if row["status"] == "succeeded" else []
+        _succeeded[path] = (after, before[1] + added)
+
+
+def succeeded_records(spark: SparkSession, lake_dir: str | Path) -> list[dict[str, Any]]:
+    """The ledger's succeeded rows, oldest first, read once per version of the ledger in a process.
+
+    A run's recovery and its layer's plan both ask; the newest commit file says whether the rows
+    read before are still the ledger's, and a row this process appends is added to them.
+    """
+    commit = storage.last_commit(spark, lake_dir, TABLE)
+    if commit is None:
+        return []
+    path = storage.table_path(lake_dir, TABLE)
+    cached = _succeeded.get(path)
+    if cached is not None and cached[0] == commit:
+        return cached[1]
+    runs = storage.read_table(spark, lake_dir, TABLE, version=commit.version)
+    if "attempt_id" not in runs.columns:
+        return []
+    succeeded = runs.filter(F.col("status") == "succeeded").orderBy("finished_at", "run_id")
+    rows = [row.asDict(recursive=True) for row in succeeded.select(*SUCCEEDED_COLUMNS).collect()]
+    _succeeded[path] = (commit, rows)
+    return rows
 
 
 def succeeded_runs(spark: SparkSession, lake_dir: str | Path) -> set[str]:
     """The attempt ids of every layer run the ledger records as succeeded."""
-    if not storage.table_exists(spark, lake_dir, TABLE):
-        return set()
-    runs = storage.read_table(spark, lake_dir, TABLE)
-    if "attempt_id" not in runs.columns:
-        return set()
-    succeeded = runs.filter((F.col("status") == "succeeded") & F.col("attempt_id").isNotNull())
-    return {row["attempt_id"] for row in succeeded.select("attempt_id").collect()}
+    return {row["attempt_id"] for row in succeeded_records(spark, lake_dir) if row["attempt_id"] is not None}
 
 
-def last_succeeded(spark: SparkSession, lake_dir: str | Path, layer: str) -> Row | None:
+def last_succeeded(spark: SparkSession, lake_dir: str | Path, layer: str) -> dict[str, Any] | None:
     """The latest succeeded run of a layer, None if it never succeeded."""
-    if not storage.table_exists(spark, lake_dir, TABLE):
-        return None
-    runs = storage.read_table(spark, lake_dir, TABLE)
-    succeeded = runs.filter((F.col("layer") == layer) & (F.col("status") == "succeeded"))
-    return succeeded.orderBy(F.col("finished_at").desc(), F.col("run_id").desc()).first()
+    runs = [row for row in succeeded_records(spark, lake_dir) if row["layer"] == layer]
+    return runs[-1] if runs else None

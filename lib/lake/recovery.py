@@ -3,7 +3,8 @@
 A layer's run writes several Delta commits, then its row in `pipeline_runs`. Every commit carries
 the run's attempt id, run id and layer in its `userMetadata`; a commit is trusted when the ledger
 records that attempt as succeeded, or when it carries no tag (maintenance such as OPTIMIZE).
-Before a layer runs, each table is restored to its newest trusted version, so a run killed
+Before a layer runs, each table is restored to its newest trusted version (a table whose newest
+commit is trusted, the usual case, costs one read of that commit's log file), so a run killed
 between two commits leaves nothing behind: the next run starts from the last state a run finished.
 
 `events_raw` is not restored: it is append-only, and a file's rows in it are the proof that
@@ -90,6 +91,9 @@ def roll_back_unfinished(
 def _roll_back_table(
     spark: SparkSession, lake_dir: str | Path, name: str, succeeded: set[str]
 ) -> Rollback | None:
+    newest = storage.last_commit(spark, lake_dir, name)
+    if newest is None or _trusted(newest.user_metadata, succeeded):
+        return None  # the common case, read from the newest commit file alone: nothing to undo
     table = DeltaTable.forPath(spark, storage.table_path(lake_dir, name))
     commits = table.history(HISTORY_WINDOW).select("version", "userMetadata").collect()
     trusted = _newest_trusted(commits, succeeded)
@@ -111,7 +115,12 @@ def _roll_back_table(
 
 def _newest_trusted(commits: list, succeeded: set[str]) -> int | None:
     for row in sorted(commits, key=lambda row: row["version"], reverse=True):
-        tag = parse_commit_tag(row["userMetadata"])
-        if tag is None or tag["attempt_id"] in succeeded:
+        if _trusted(row["userMetadata"], succeeded):
             return int(row["version"])
     return None
+
+
+def _trusted(user_metadata: str | None, succeeded: set[str]) -> bool:
+    """A commit of a succeeded attempt, or one no layer run tagged (maintenance such as OPTIMIZE)."""
+    tag = parse_commit_tag(user_metadata)
+    return tag is None or tag["attempt_id"] in succeeded

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,9 +33,8 @@ def table_exists(spark: SparkSession, lake_dir: str | Path, name: str) -> bool:
 
 def table_version(spark: SparkSession, lake_dir: str | Path, name: str) -> int | None:
     """The table's latest version, None if the table does not exist yet."""
-    if not table_exists(spark, lake_dir, name):
-        return None
-    return _last_commit(spark, table_path(lake_dir, name)).version
+    commit = last_commit(spark, lake_dir, name)
+    return commit.version if commit is not None else None
 
 
 def read_table(spark: SparkSession, lake_dir: str | Path, name: str, version: int | None = None) -> DataFrame:
@@ -58,10 +58,54 @@ def read_appended_since(
     return changes.filter(F.col("_change_type") == "insert").drop("_change_type", "_commit_version", "_commit_timestamp")
 
 
+@dataclasses.dataclass(frozen=True)
+class Commit:
+    """A table's newest commit, as its Delta log file states it."""
+
+    version: int
+    user_metadata: str | None
+    metrics: dict[str, int]
+    identity: tuple[object, ...] = ()  # the commit's timestamp and transaction id: a rewritten table differs
+
+
+def last_commit(spark: SparkSession, lake_dir: str | Path, name: str) -> Commit | None:
+    """The table's newest commit, None if the table has none yet.
+
+    Read from the newest commit file of `_delta_log` through Hadoop's file system, local or object
+    storage alike: a listing and one small file, no Spark job, so a run can check every table.
+    """
+    return _newest_commit(spark, table_path(lake_dir, name))
+
+
+def _newest_commit(spark: SparkSession, path: str) -> Commit | None:
+    jvm = spark.sparkContext._jvm
+    log = jvm.org.apache.hadoop.fs.Path(f"{path.rstrip('/')}/_delta_log")
+    file_system = log.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not file_system.exists(log):
+        return None
+    names = [status.getPath().getName() for status in file_system.listStatus(log)]
+    versions = [int(name[:-5]) for name in names if name.endswith(".json") and name[:-5].isdigit()]
+    if not versions:
+        return None
+    version = max(versions)
+    stream = file_system.open(jvm.org.apache.hadoop.fs.Path(log, f"{version:020d}.json"))
+    try:
+        text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+    finally:
+        stream.close()
+    info = next((action["commitInfo"] for action in map(json.loads, text.splitlines())
+                 if "commitInfo" in action), {})
+    metrics = {key: int(value) for key, value in (info.get("operationMetrics") or {}).items()
+               if str(value).isdigit()}
+    return Commit(version, info.get("userMetadata"), metrics, (info.get("timestamp"), info.get("txnId")))
+
+
 def _last_commit(spark: SparkSession, path: str) -> WriteResult:
-    last = DeltaTable.forPath(spark, path).history(1).select("version", "operationMetrics").first()
-    metrics = {key: int(value) for key, value in (last["operationMetrics"] or {}).items() if value.isdigit()}
-    return WriteResult(version=int(last["version"]), metrics=metrics)
+    """The version and metrics of the commit a write just made (the lake's lock keeps other writers out)."""
+    commit = _newest_commit(spark, path)
+    if commit is None:
+        raise RuntimeError(f"{path} has no Delta commit")
+    return WriteResult(version=commit.version, metrics=commit.metrics)
 
 
 def _writer(df: DataFrame, name: str, mode: str):

@@ -3,7 +3,8 @@
 Its steps, in order: write the generated input when asked; list the landing folder and select by
 `landing_glob`; leave out the files bronze already holds (its rows are the exactly-once manifest);
 refuse binary files; read the rest as lines, find each file's header and layout, parse, append;
-count each file's rows from the new version; record per-file outcomes and bronze's monitors.
+count each file's rows from the new version; record per-file outcomes and bronze's monitors. A run
+that finds no new file says so in one line and writes only its row in `pipeline_runs`.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ def run_bronze(spark: SparkSession, params: PipelineParams, notebook: str = "01_
         details["files_already_ingested"] = len(already)
         details["files_not_matching_glob"] = len(listed) - len(selected)
         details["files"] = landing_files.outcome_table(outcomes, already)
+        if not new_files:
+            print(f"bronze: nothing new: {len(already)} landing file(s) selected, all ingested before; "
+                  "only this run's pipeline_runs row is written", flush=True)
+            return LayerSummary(record.run_id, record, details)
         metrics = quality.bronze_dq_metric_rows(landing_files.monitor_counts(outcomes))
         record.versions_written["dq_metrics"] = dq_metrics.append(spark, lake, record.run_id, "bronze", metrics)
     return LayerSummary(record.run_id, record, details)

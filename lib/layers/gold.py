@@ -22,7 +22,7 @@ from typing import Any
 
 from delta.tables import DeltaTable
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lib.contracts import tables as registry
@@ -52,6 +52,7 @@ def run_gold(spark: SparkSession, params: PipelineParams, notebook: str = "03_go
         gold_plan = plan(spark, lake, params, version)
         details["mode"], details["reason"] = gold_plan.mode, gold_plan.reason
         if gold_plan.mode == "unchanged":
+            print(f"gold: nothing new: {gold_plan.reason}; only this run's pipeline_runs row is written", flush=True)
             record.versions_read |= gold_plan.gold_versions
             record.rows_in = record.rows_out = 0
             details["as_of_date"] = as_of_date(spark, lake, params, gold_plan)
@@ -108,7 +109,7 @@ def plan(spark: SparkSession, lake: str | Path, params: PipelineParams, silver_v
     return GoldPlan("incremental", f"new rows of events_cleaned versions {read + 1}..{silver_version}", read, versions)
 
 
-def _same_parameters(previous: Row, params: PipelineParams) -> bool:
+def _same_parameters(previous: dict[str, Any], params: PipelineParams) -> bool:
     """Whether the last gold run had the parameters the derived columns depend on that this run has."""
     before = json.loads(previous["parameters"] or "{}")
     now = params.as_dict()

@@ -34,6 +34,10 @@ def run_silver(spark: SparkSession, params: PipelineParams, notebook: str = "02_
     with transaction.layer_run(spark, lake, record):
         batch = bronze_batch(spark, lake, record)
         if batch is None:
+            read = record.versions_read.get("events_raw")
+            found = f"no events_raw rows after version {read}, which silver has processed" if read is not None \
+                else "events_raw does not exist yet"
+            print(f"silver: nothing new: {found}; only this run's pipeline_runs row is written", flush=True)
             record.rows_in = record.rows_out = record.rows_quarantined = record.rows_duplicate = 0
             details["counts"] = {}
             return LayerSummary(record.run_id, record, details)

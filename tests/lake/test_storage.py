@@ -1,0 +1,90 @@
+"""The lake's cheap reads: a table's newest commit from its log file, the ledger once per version, recovery's check."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+
+from lib.contracts.schemas import PIPELINE_RUNS
+from lib.lake import ledger, recovery, storage
+
+pytestmark = pytest.mark.lake
+
+
+def newest_in_history(spark: SparkSession, lake: Path, name: str) -> tuple[int, str | None, dict[str, int]]:
+    row = DeltaTable.forPath(spark, storage.table_path(lake, name)).history(1).first()
+    metrics = {key: int(value) for key, value in (row["operationMetrics"] or {}).items() if value.isdigit()}
+    return row["version"], row["userMetadata"], metrics
+
+
+def test_the_newest_commit_read_from_the_log_file_is_what_delta_history_says(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    assert storage.last_commit(spark, tmp_path, "t") is None and storage.table_version(spark, tmp_path, "t") is None
+    rows = spark.createDataFrame([(1, "a"), (2, None)], "id INT, name STRING")
+    with recovery.tagged_commits(spark, "attempt-1", "run-1", "bronze"):
+        storage.append(rows, tmp_path, "t")
+    commit = storage.last_commit(spark, tmp_path, "t")
+    assert (commit.version, commit.user_metadata, commit.metrics) == newest_in_history(spark, tmp_path, "t")
+    assert recovery.parse_commit_tag(commit.user_metadata)["attempt_id"] == "attempt-1"
+    assert commit.metrics["numOutputRows"] == 2
+
+    merged = storage.insert_new(spark.createDataFrame([(2, None), (3, "c")], "id INT, name STRING"), tmp_path, "t", ["id"])
+    assert merged.metrics["numTargetRowsInserted"] == 1
+    assert (merged.version, None, merged.metrics) == newest_in_history(spark, tmp_path, "t")
+    overwritten = storage.overwrite(rows.limit(1), tmp_path, "t")
+    assert (overwritten.version, overwritten.metrics) == (2, newest_in_history(spark, tmp_path, "t")[2])
+    assert storage.table_version(spark, tmp_path, "t") == 2
+
+
+def ledger_row(run_id: str, layer: str, status: str, attempt_id: str) -> dict:
+    record = ledger.RunRecord(run_id=run_id, layer=layer, notebook=f"{layer}.ipynb", parameters={},
+                              attempt_id=attempt_id)
+    return record.as_row(status, None if status == "succeeded" else "ValueError: bad")
+
+
+def test_the_ledger_is_read_again_after_another_writers_row_or_a_new_table_at_the_same_version(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    ledger.append_record(spark, tmp_path, ledger_row("run-1", "bronze", "succeeded", "a1"))
+    assert ledger.succeeded_runs(spark, tmp_path) == {"a1"}
+    ledger.append_record(spark, tmp_path, ledger_row("run-2", "bronze", "failed", "a2"))
+    ledger.append_record(spark, tmp_path, ledger_row("run-3", "bronze", "succeeded", "a3"))
+    assert ledger.succeeded_runs(spark, tmp_path) == {"a1", "a3"}
+    assert ledger.last_succeeded(spark, tmp_path, "bronze")["run_id"] == "run-3"
+    assert ledger.last_succeeded(spark, tmp_path, "silver") is None
+
+    # A row written by another process, which this one did not append.
+    other = ledger_row("run-4", "silver", "succeeded", "a4")
+    storage.append(spark.createDataFrame([tuple(other[f.name] for f in PIPELINE_RUNS)], PIPELINE_RUNS),
+                   tmp_path, ledger.TABLE)
+    assert ledger.succeeded_runs(spark, tmp_path) == {"a1", "a3", "a4"}
+    assert ledger.last_succeeded(spark, tmp_path, "silver")["run_id"] == "run-4"
+
+    # The lake deleted and started again: version 0 once more, another commit.
+    shutil.rmtree(tmp_path / ledger.TABLE)
+    ledger.append_record(spark, tmp_path, ledger_row("run-5", "gold", "succeeded", "a5"))
+    assert storage.table_version(spark, tmp_path, ledger.TABLE) == 0
+    assert ledger.succeeded_runs(spark, tmp_path) == {"a5"}
+
+
+def test_recovery_restores_a_table_whose_newest_commit_is_unfinished_and_leaves_a_finished_one(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    rows = spark.createDataFrame([(1, "a")], "id INT, name STRING")
+    for name in ("product_performance", "customer_metrics"):
+        with recovery.tagged_commits(spark, "finished", "run-1", "silver"):
+            storage.append(rows, tmp_path, name)
+    with recovery.tagged_commits(spark, "killed", "run-2", "gold"):
+        storage.append(rows, tmp_path, "customer_metrics")
+
+    (rollback,) = recovery.roll_back_unfinished(spark, tmp_path, {"finished"})
+    assert (rollback.table, rollback.from_version, rollback.to_version, rollback.runs) == (
+        "customer_metrics", 1, 0, ("run-2 (gold)",))
+    assert storage.read_table(spark, tmp_path, "customer_metrics").count() == 1
+    assert storage.table_version(spark, tmp_path, "product_performance") == 0
+    assert recovery.roll_back_unfinished(spark, tmp_path, {"finished"}) == [], "the restore is a trusted commit"
