@@ -50,6 +50,10 @@ reliability: setup
 
 ## notebooks: refresh the outputs stored in notebooks/ from params/ci.yaml
 notebooks: setup
+## maintain: compact, vacuum and checkpoint the lake's tables (PARAMS: its lake_dir and maintenance_retention_hours)
+maintain: setup
+	$(BIN)/python -m lib.ops.maintain --params $(PARAMS)
+
 	$(BIN)/python -m lib.orchestration.notebooks --refresh
 
 ## docs: regenerate docs/data_dictionary.md from a lake built on params/ci.yaml (in .cache/docs/)

@@ -41,6 +41,11 @@ GENERATOR_MIN_SEED = 0  # numpy's SeedSequence takes non-negative seeds only
 # generator_days - 1 must not pass it.
 GENERATOR_LAST_DATE = dt.date.max
 
+# How long maintenance keeps old versions readable by default: 30 days, the Delta log's own default retention.
+MAINTENANCE_RETENTION_HOURS = 30 * 24
+# Parameters that a command reads and no notebook declares: lib.ops.maintain's.
+COMMAND_PARAMETERS: tuple[str, ...] = ("maintenance_retention_hours",)
+
 Action = Literal[ACTIONS]
 RuleName = Literal[RULE_NAMES]
 SourceColumn = Literal[SOURCE_COLUMNS]
@@ -85,6 +90,9 @@ class PipelineParams:
     churn_medium_days: int = 14  # no activity for more days than this: churn risk Medium
     gold_full_rebuild: bool = False  # rebuild gold from all of silver, not only what new rows touch
     lock_timeout_seconds: Annotated[int, Field(ge=0)] = 600  # wait this long for another run on the lake, then stop
+    # lib.ops.maintain: VACUUM keeps the files, and the Delta log the commits, of this many hours back (30 days,
+    # Delta's own log retention: as far as reproduce reaches); Delta refuses less than 168 unless told otherwise
+    maintenance_retention_hours: Annotated[int, Field(ge=0)] = MAINTENANCE_RETENTION_HOURS
 
     @field_validator("generator_start_date", "as_of_date", mode="before")
     @classmethod

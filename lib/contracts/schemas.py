@@ -66,7 +66,12 @@ PRODUCT_PERFORMANCE = struct(tables.PRODUCT_PERFORMANCE.columns)
 DAILY_SALES_SUMMARY = struct(tables.DAILY_SALES_SUMMARY.columns)
 CONVERSION_FUNNEL = struct(tables.CONVERSION_FUNNEL.columns)
 DQ_METRICS = struct(tables.DQ_METRICS.columns)
-PIPELINE_RUNS = struct(tables.PIPELINE_RUNS.columns)
+# The ledger's columns that only a maintenance run (lib.ops.maintain) fills. A layer run's row leaves them out
+# (PIPELINE_RUNS), so a lake never maintained has none of them; the first maintenance's row, with every
+# column (MAINTENANCE_RUNS), adds them, since appends merge the schema, and older rows read them as null.
+MAINTENANCE_ONLY: tuple[str, ...] = ("maintenance",)
+PIPELINE_RUNS = struct(column for column in tables.PIPELINE_RUNS.columns if column.name not in MAINTENANCE_ONLY)
+MAINTENANCE_RUNS = struct(tables.PIPELINE_RUNS.columns)
 
 
 def conform(df: DataFrame, schema: T.StructType) -> DataFrame:

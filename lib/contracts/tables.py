@@ -485,11 +485,12 @@ PIPELINE_RUNS = _registered(Table(
     key=("attempt_id",),
     columns=(
         Column("run_id", "STRING", "Id of the pipeline run, shared by its bronze, silver and gold notebook runs"),
-        Column("layer", "STRING", "bronze, silver or gold"),
+        Column("layer", "STRING", "bronze, silver or gold; maintenance for a maintenance run (lib.ops.maintain)"),
         Column(
             "notebook",
             "STRING",
-            "The notebook run, e.g. 01_bronze.ipynb; replay for a quarantine replay (lib.ops.replay)",
+            "The notebook run, e.g. 01_bronze.ipynb; replay for a quarantine replay (lib.ops.replay); maintain for "
+            "a maintenance run",
         ),
         Column("parameters", "STRING", "Every parameter of the run, as JSON with sorted keys"),
         Column("started_at", "TIMESTAMP", "When the layer's run started (UTC)"),
@@ -524,6 +525,13 @@ PIPELINE_RUNS = _registered(Table(
             "STRING",
             "Unique id of this attempt of the layer run; its Delta commits are tagged with it, so an unfinished "
             "attempt's writes can be undone",
+        ),
+        Column(
+            "maintenance",
+            "STRING",
+            "A maintenance run's work as JSON, per table: the partitions compacted, the files OPTIMIZE rewrote and "
+            "VACUUM removed, files and bytes before and after, versions; null for other runs (a lake never "
+            "maintained lacks the column)",
         ),
     ),
 ))

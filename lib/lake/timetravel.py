@@ -18,6 +18,8 @@ import json
 import os
 import re
 import shutil
+import urllib.parse
+from collections.abc import Iterable
 from pathlib import Path
 
 LOG_DIR = "_delta_log"
@@ -113,6 +115,16 @@ def _link_tree(source: Path, target: Path) -> int:
         for name in files:
             linked += clone_file(Path(folder) / name, destination / name)
     return linked
+
+
+def missing_files(files: Iterable[str]) -> list[str]:
+    """The files of a listing (local paths or `file:` URIs, as Spark names a table's files) that no longer exist."""
+    return [name for name in files if not _as_local_file(name).exists()]
+
+
+def _as_local_file(name: str) -> Path:
+    parsed = urllib.parse.urlparse(name)
+    return Path(urllib.parse.unquote(parsed.path)) if parsed.scheme == "file" else Path(name)
 
 
 def clone_file(source: Path, target: Path) -> int:

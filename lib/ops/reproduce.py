@@ -11,8 +11,9 @@ table the run wrote is compared, row by row and without the audit columns (doubl
 relative 1e-9), with the original at the version the run wrote, and each layer's ledger row with the
 original's counts and versions.
 
-Exit code 0 when everything is identical, 1 when something differs, a notebook fails or a landing
-file is gone, 2 for an unknown run, a run with no succeeded layer, a bad option or a lake on object
+Exit code 0 when everything is identical, 1 when something differs, a notebook fails, a landing
+file is gone or a version the run read or wrote is gone (VACUUM deleted its files, or the log cleanup its
+commit: the run is older than the lake's retention, `maintenance_retention_hours`), 2 for an unknown run, a run with no succeeded layer, a bad option or a lake on object
 storage (the clone links files on a local file system).
 """
 
@@ -30,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from delta.tables import DeltaTable
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import PySparkException
 from pyspark.sql import Row, SparkSession
 from pyspark.sql import functions as F
 
@@ -38,6 +41,7 @@ from lib.contracts.params import ParameterError, PipelineParams, merge_parameter
 from lib.lake import ledger, recovery, storage, timetravel
 from lib.lake.session import build_spark
 from lib.layers import bronze
+from lib.ops import maintain
 from lib.ops.compare import compare_ledger, compare_tables
 from lib.orchestration import notebooks
 from lib.orchestration.runner import parse_overrides
@@ -112,6 +116,37 @@ def versions_found(spark: SparkSession, lake: Path, runs: list[Row]) -> dict[str
         if version >= 0:
             found[table] = version
     return found
+
+
+def check_versions_kept(spark: SparkSession, lake: Path, runs: list[Row], versions: dict[str, int]) -> None:
+    """Every version the reproduction reads (those the run found and those it wrote) can still be read.
+
+    VACUUM deletes the files that only versions older than the retention reference, and Delta's log
+    cleanup their commits; such a version is refused in one line naming the run, its date and the retention.
+    """
+    needed = set(versions.items())
+    for run in runs:
+        needed |= {(table, version) for table, version in (run["versions_written"] or {}).items()
+                   if table != ledger.TABLE and storage.table_exists(spark, lake, table)}
+    for table, version in sorted(needed):
+        try:
+            missing = timetravel.missing_files(storage.read_table(spark, lake, table, version=version).inputFiles())
+            gone = f"references {len(missing)} data file(s) that VACUUM deleted" if missing else None
+        except (PySparkException, Py4JJavaError):
+            gone = "is no longer in its Delta log"
+        if gone:
+            raise ReproduceError(f"run {runs[0]['run_id']} of {runs[0]['started_at']:%Y-%m-%d} cannot be "
+                                 f"reproduced: {table} version {version} {gone}; {_retention(spark, lake)}", 1)
+
+
+def _retention(spark: SparkSession, lake: Path) -> str:
+    """How long the lake keeps old versions, as its last maintenance run recorded it."""
+    last = ledger.last_succeeded(spark, lake, maintain.LAYER)
+    if last is None:
+        return "no maintenance run is recorded: a VACUUM outside lib.ops.maintain deleted them"
+    hours = json.loads(last["parameters"]).get("maintenance_retention_hours")
+    return (f"the lake keeps {hours} hours of versions (maintenance_retention_hours of maintenance run "
+            f"{last['run_id']}), and the run is older")
 
 
 def build_scratch_lake(
@@ -226,6 +261,7 @@ def reproduce(
     print(f"run {run_id}: reproducing {', '.join(run['layer'] for run in runs)}", flush=True)
     scratch_lake, landing, new_run_id = scratch / "lake", scratch / "landing", run_id + REPRODUCED_SUFFIX
     versions = versions_found(spark, lake, runs)
+    check_versions_kept(spark, lake, runs, versions)
     build_scratch_lake(spark, lake, scratch_lake, runs, versions)
     if runs[0]["layer"] == "bronze":
         stage_landing(spark, lake, runs[0], versions, landing)

@@ -1,0 +1,188 @@
+"""Maintenance on a real lake: compaction of the partitions that changed, rows kept, its ledger row, recovery.
+
+A copy of the ci lake's gold stage (3 generated days, run "fixture-run") gains two small days through
+the real pipeline, so that its partitions hold several files, and is maintained: every partition is
+compacted to one file, the first time. A second maintenance, through the command, finds nothing
+changed and compacts nothing; a bronze run after it undoes nothing; a retention Delta refuses is a
+bad parameter. On a copy, a maintenance with a retention of 0 hours (Delta's
+retention check off for it) deletes the compacted files, and reproducing the first run then stops in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import pytest
+from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from lakehouse_testing import STAGE_RUN_ID, Stages, assert_same_rows, run_all_layers, scratch_params
+from lib import layers
+from lib.contracts import tables
+from lib.lake import ledger, recovery, storage
+from lib.lake.session import settings
+from lib.ops import maintain, reproduce
+from lib.orchestration.notebooks import STORED_OUTPUTS_PARAMS
+
+PARTITIONED = tuple(table.name for table in tables.TABLES.values() if table.partitioning)
+RETENTION_CHECK_OFF = {"spark.databricks.delta.retentionDurationCheck.enabled": "false"}
+
+
+def files_by_partition(spark: SparkSession, lake: Path, name: str, version: int | None = None) -> dict[str, set]:
+    """The table's data files at the version (the latest when None), by partition folder."""
+    found: dict[str, set] = defaultdict(set)
+    for uri in storage.read_table(spark, lake, name, version=version).inputFiles():
+        path = Path(unquote(urlparse(uri).path))
+        found[str(path.parent.relative_to(lake / name))].add(path.name)
+    return dict(found)
+
+
+def files_and_bytes(spark: SparkSession, lake: Path, name: str, version: int) -> tuple[int, int]:
+    """The files and bytes of a version as the Delta log lists them, measured on disk."""
+    paths = [Path(unquote(urlparse(uri).path)) for uri in storage.read_table(spark, lake, name, version).inputFiles()]
+    return len(paths), sum(path.stat().st_size for path in paths)
+
+
+def folder(label: str) -> str:
+    """A partition as maintenance names it, as the folder Delta writes it to."""
+    return "/".join(part.replace("=None", "=__HIVE_DEFAULT_PARTITION__") for part in label.split("/"))
+
+
+def maintenance_row(spark: SparkSession, lake: Path, run_id: str) -> dict[str, Any]:
+    row = storage.read_table(spark, lake, ledger.TABLE).filter(F.col("run_id") == run_id).first().asDict()
+    return {**row, "maintenance": {entry["table"]: entry for entry in json.loads(row["maintenance"])}}
+
+
+@pytest.fixture(scope="module")
+def maintained(
+    spark: SparkSession, stages: Stages, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("maintain")
+    stages.copy("gold", root)
+    lake = root / "lake"
+    for day in (4, 5):
+        run_all_layers(spark, scratch_params(root, run_id=f"day-{day}", generator_days=day))
+    existing = [name for name in tables.TABLES if storage.table_exists(spark, lake, name)]
+    steps: dict[str, Any] = {"lake": lake, "root": root, "existing": existing}
+    steps["before"] = {name: files_by_partition(spark, lake, name) for name in PARTITIONED}
+    steps["versions_before"] = {name: storage.table_version(spark, lake, name) for name in existing}
+
+    steps["first"] = maintain.maintain(spark, scratch_params(root, run_id="first-maintenance", generate_input=False))
+    steps["after"] = {name: files_by_partition(spark, lake, name) for name in PARTITIONED}
+
+    command = ["--params", str(STORED_OUTPUTS_PARAMS), "--set", f"lake_dir={lake}",
+               "--set", f"landing_dir={root / 'landing'}", "--set", "run_id=second-maintenance"]
+    steps["second_exit"] = maintain.main(command)
+    steps["bronze"] = layers.run_bronze(spark, scratch_params(root, run_id="after-maintenance", generate_input=False))
+    return steps
+
+
+def test_the_first_maintenance_compacts_every_partition_and_the_file_count_goes_down(
+    maintained: dict[str, Any],
+) -> None:
+    first = {table.table: table for table in maintained["first"].tables}
+    assert set(first) == set(maintained["existing"])
+    for name in PARTITIONED:
+        before, after = maintained["before"][name], maintained["after"][name]
+        assert first[name].partitions is None
+        assert set(after) == set(before), name
+        assert all(len(after[partition]) == 1 <= len(files) for partition, files in before.items()), name
+    raw_before, raw_after = maintained["before"]["events_raw"], maintained["after"]["events_raw"]
+    assert sum(map(len, raw_after.values())) < sum(map(len, raw_before.values()))
+    assert first["events_raw"].files_compacted > first["events_raw"].files_written > 0
+
+
+def test_every_table_keeps_its_rows(spark: SparkSession, maintained: dict[str, Any]) -> None:
+    lake = maintained["lake"]
+    for table in maintained["first"].tables:
+        before = storage.read_table(spark, lake, table.table, version=table.version_before)
+        after = storage.read_table(spark, lake, table.table, version=table.version_after)
+        assert_same_rows(after, before)
+
+
+def test_the_ledger_row_records_the_files_and_bytes_the_delta_log_lists(
+    spark: SparkSession, maintained: dict[str, Any],
+) -> None:
+    lake = maintained["lake"]
+    row = maintenance_row(spark, lake, "first-maintenance")
+    assert (row["layer"], row["notebook"], row["status"]) == (maintain.LAYER, maintain.NOTEBOOK, "succeeded")
+    assert set(row["maintenance"]) == set(maintained["existing"])
+    for name, entry in row["maintenance"].items():
+        assert entry["version_before"] == maintained["versions_before"][name] == row["versions_read"][name]
+        assert entry["version_after"] == row["versions_written"][name]
+        before = files_and_bytes(spark, lake, name, entry["version_before"])
+        after = files_and_bytes(spark, lake, name, entry["version_after"])
+        assert (entry["files_before"], entry["bytes_before"]) == before, name
+        assert (entry["files_after"], entry["bytes_after"]) == after, name
+        assert entry["files_before"] - entry["files_compacted"] + entry["files_written"] == entry["files_after"]
+
+
+def test_maintenance_commits_carry_no_run_tag_and_the_next_run_undoes_nothing(
+    spark: SparkSession, maintained: dict[str, Any],
+) -> None:
+    lake = maintained["lake"]
+    for table in maintained["first"].tables:
+        commits = DeltaTable.forPath(spark, storage.table_path(lake, table.table)).history()
+        ours = commits.filter(F.col("version").between(table.version_before + 1, table.version_after))
+        assert ours.count() >= 2, table.table  # VACUUM START and END at least
+        assert [recovery.parse_commit_tag(row["userMetadata"]) for row in ours.collect()] == [None] * ours.count()
+    assert maintained["bronze"].record.rollbacks == []
+
+
+def test_a_second_maintenance_with_nothing_changed_compacts_nothing(
+    spark: SparkSession, maintained: dict[str, Any],
+) -> None:
+    assert maintained["second_exit"] == 0
+    row = maintenance_row(spark, maintained["lake"], "second-maintenance")
+    assert row["status"] == "succeeded"
+    for name, entry in row["maintenance"].items():
+        assert (entry["partitions"], entry["files_compacted"]) == ([], 0), name
+        assert entry["files_after"] == entry["files_before"], name
+
+
+def test_a_bad_parameter_is_one_line_and_exit_code_2(
+    spark: SparkSession, maintained: dict[str, Any], capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert maintain.main(["--params", str(STORED_OUTPUTS_PARAMS), "--set", "maintenance_retention_hours=-1"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "maintenance_retention_hours=-1: expected maintenance_retention_hours >= 0" in error
+
+    lake = maintained["lake"]
+    ledger_version = storage.table_version(spark, lake, ledger.TABLE)
+    refused = maintain.main(["--params", str(STORED_OUTPUTS_PARAMS), "--set", f"lake_dir={lake}",
+                             "--set", "maintenance_retention_hours=24"])
+    error = capsys.readouterr().err
+    assert refused == 2
+    assert error.count("\n") == 1 and "maintenance_retention_hours=24: Delta refuses" in error
+    assert storage.table_version(spark, lake, ledger.TABLE) == ledger_version
+
+
+def test_reproducing_a_run_older_than_the_retention_is_one_line(
+    spark: SparkSession, maintained: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    shutil.copytree(maintained["root"], tmp_path, dirs_exist_ok=True)
+    lake = tmp_path / "lake"
+    no_retention = scratch_params(tmp_path, run_id="vacuum-all", generate_input=False, maintenance_retention_hours=0)
+    with settings(spark, RETENTION_CHECK_OFF):
+        vacuumed = {table.table: table for table in maintain.maintain(spark, no_retention).tables}
+    compacted_away = [maintained["before"]["events_raw"][partition] - files
+                      for partition, files in maintained["after"]["events_raw"].items()]
+    assert vacuumed["events_raw"].files_vacuumed >= len(set().union(*compacted_away)) > 0
+    runs = storage.read_table(spark, lake, ledger.TABLE).filter(F.col("run_id") == STAGE_RUN_ID)
+    started = runs.filter(F.col("layer") == "bronze").first()["started_at"]
+    capsys.readouterr()
+
+    code = reproduce.main(["--lake", str(lake), "--run-id", STAGE_RUN_ID, "--scratch", str(tmp_path / "scratch"),
+                           "--runs-dir", str(tmp_path / "runs")])
+
+    error = capsys.readouterr().err
+    assert code == 1
+    assert error.count("\n") == 1 and "Traceback" not in error and "Exception" not in error
+    assert f"error: run {STAGE_RUN_ID} of {started:%Y-%m-%d} cannot be reproduced: " in error
+    assert "the lake keeps 0 hours of versions (maintenance_retention_hours of maintenance run vacuum-all)" in error
