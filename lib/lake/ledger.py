@@ -63,10 +63,14 @@ _succeeded: dict[str, tuple[storage.Commit, list[dict[str, Any]]]] = {}
 
 
 def append_record(spark: SparkSession, lake_dir: str | Path, row: dict[str, Any]) -> None:
-    frame = spark.createDataFrame([tuple(row[field.name] for field in PIPELINE_RUNS)], PIPELINE_RUNS)
+    """Append one run's row, tagged like the run's other commits (delta-rs on a local lake, else Spark)."""
     path = storage.table_path(lake_dir, TABLE)
     before = _succeeded.pop(path, None)
-    storage.append(frame, lake_dir, TABLE)
+    tag = spark.conf.get(recovery.USER_METADATA_CONF, None)
+    values = {field.name: row[field.name] for field in PIPELINE_RUNS}
+    if not storage.append_rows(lake_dir, TABLE, [values], tag):
+        frame = spark.createDataFrame([tuple(values.values())], PIPELINE_RUNS)
+        storage.append(frame, lake_dir, TABLE)
     after = storage.last_commit(spark, lake_dir, TABLE)
     if before is not None and after is not None and after.version == before[0].version + 1:
         # The lake's lock kept other writers out: the ledger is what was read plus this row.
@@ -87,11 +91,16 @@ def succeeded_records(spark: SparkSession, lake_dir: str | Path) -> list[dict[st
     cached = _succeeded.get(path)
     if cached is not None and cached[0] == commit:
         return cached[1]
-    runs = storage.read_table(spark, lake_dir, TABLE, version=commit.version)
-    if "attempt_id" not in runs.columns:
-        return []
-    succeeded = runs.filter(F.col("status") == "succeeded").orderBy("finished_at", "run_id")
-    rows = [row.asDict(recursive=True) for row in succeeded.select(*SUCCEEDED_COLUMNS).collect()]
+    rows = storage.read_rows(lake_dir, TABLE, (*SUCCEEDED_COLUMNS, "status"), version=commit.version)
+    if rows is not None:
+        rows = sorted((row for row in rows if row.pop("status") == "succeeded"),
+                      key=lambda row: (row["finished_at"] or dt.datetime.min, row["run_id"] or ""))
+    else:
+        runs = storage.read_table(spark, lake_dir, TABLE, version=commit.version)
+        if "attempt_id" not in runs.columns:
+            return []
+        succeeded = runs.filter(F.col("status") == "succeeded").orderBy("finished_at", "run_id")
+        rows = [row.asDict(recursive=True) for row in succeeded.select(*SUCCEEDED_COLUMNS).collect()]
     _succeeded[path] = (commit, rows)
     return rows
 

@@ -1,12 +1,22 @@
-"""Reading and writing the lake's Delta tables by name: versions, appends, overwrites, MERGEs."""
+"""Reading and writing the lake's Delta tables by name: versions, appends, overwrites, MERGEs.
+
+Spark reads and writes the data. A run's few small reads and writes that decide what to do (the
+ledger's rows, which landing files bronze holds) go through delta-rs on a local lake, so that a
+run that finds nothing new starts no Spark job; on object storage they go through Spark as well.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import Any
 
+import deltalake
+import pyarrow as pa
+import pyarrow.compute as pc
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -28,7 +38,8 @@ def table_path(lake_dir: str | Path, name: str) -> str:
 
 
 def table_exists(spark: SparkSession, lake_dir: str | Path, name: str) -> bool:
-    return DeltaTable.isDeltaTable(spark, table_path(lake_dir, name))
+    """Whether the table has a commit, from its `_delta_log` folder (see `last_commit`)."""
+    return last_commit(spark, lake_dir, name) is not None
 
 
 def table_version(spark: SparkSession, lake_dir: str | Path, name: str) -> int | None:
@@ -106,6 +117,68 @@ def _last_commit(spark: SparkSession, path: str) -> WriteResult:
     if commit is None:
         raise RuntimeError(f"{path} has no Delta commit")
     return WriteResult(version=commit.version, metrics=commit.metrics)
+
+
+def is_local(lake_dir: str | Path) -> bool:
+    return "://" not in str(lake_dir) or str(lake_dir).startswith("file:")
+
+
+def read_rows(
+    lake_dir: str | Path, name: str, columns: Sequence[str], version: int | None = None
+) -> list[dict[str, Any]] | None:
+    """A small table's columns as Python rows (maps as dicts, timestamps naive UTC), read by delta-rs.
+
+    None for a lake on object storage: the caller reads it with Spark. A column the table lacks is None.
+    """
+    if not is_local(lake_dir):
+        return None
+    dataset = deltalake.DeltaTable(table_path(lake_dir, name), version=version).to_pyarrow_dataset()
+    present = [column for column in columns if column in dataset.schema.names]
+    table = dataset.to_table(columns=present)
+    maps = {field.name for field in table.schema if pa.types.is_map(field.type)}
+    rows = []
+    for row in table.to_pylist():
+        values = {column: row.get(column) for column in columns}
+        for column, value in values.items():
+            if column in maps and value is not None:
+                values[column] = dict(value)
+            elif isinstance(value, dt.datetime) and value.tzinfo is not None:
+                values[column] = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        rows.append(values)
+    return rows
+
+
+def values_among(lake_dir: str | Path, name: str, column: str, among: Collection[str]) -> set[str] | None:
+    """Which of `among` the table's column holds, read by delta-rs; None for a lake on object storage."""
+    if not is_local(lake_dir):
+        return None
+    dataset = deltalake.DeltaTable(table_path(lake_dir, name)).to_pyarrow_dataset()
+    found = dataset.to_table(columns=[column], filter=pc.field(column).isin(sorted(among)))
+    return set(pc.unique(found[column]).to_pylist())
+
+
+def append_rows(
+    lake_dir: str | Path, name: str, rows: Sequence[dict[str, Any]], user_metadata: str | None
+) -> bool:
+    """Append a few Python rows to an existing local table by delta-rs, its commit tagged with `user_metadata`.
+
+    False, writing nothing, when the lake is on object storage, the table does not exist yet or
+    lacks one of the rows' columns: the caller then appends with Spark (which creates the table
+    with its registered comments and properties, or adds the column).
+    """
+    path = table_path(lake_dir, name)
+    if not is_local(lake_dir) or not deltalake.DeltaTable.is_deltatable(path):
+        return False
+    table = deltalake.DeltaTable(path)
+    schema = pa.schema(table.schema().to_arrow())
+    if any(column not in schema.names for row in rows for column in row):
+        return False
+    values = [{column: list(value.items()) if isinstance(value, dict) else value for column, value in row.items()}
+              for row in rows]
+    custom = {"userMetadata": user_metadata} if user_metadata else None
+    deltalake.write_deltalake(table, pa.Table.from_pylist(values, schema=schema), mode="append",
+                              commit_properties=deltalake.CommitProperties(custom_metadata=custom))
+    return True
 
 
 def _writer(df: DataFrame, name: str, mode: str):

@@ -80,11 +80,16 @@ def generate_input(params: PipelineParams) -> Any:
 def ingested_files(spark: SparkSession, lake: Any, among: Collection[str] | None = None) -> set[str]:
     """Source files already in bronze (of `among`, when given): bronze's rows are the exactly-once manifest.
 
-    With `among`, Delta reads only the data files whose `source_file` statistics can hold one of
-    those names, so the check costs what the candidates' rows cost, not what the whole table does.
+    With `among`, a local lake's `source_file` column is read by delta-rs, skipping the row groups
+    whose statistics rule the names out, and no Spark job runs; on object storage Delta reads only
+    the data files whose `source_file` statistics can hold one of those names.
     """
     if not storage.table_exists(spark, lake, "events_raw") or (among is not None and not among):
         return set()
+    if among is not None:
+        found = storage.values_among(lake, "events_raw", "source_file", among)
+        if found is not None:
+            return found
     raw = storage.read_table(spark, lake, "events_raw")
     if among is not None:
         raw = raw.filter(F.col("source_file").isin(sorted(among)))

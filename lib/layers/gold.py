@@ -185,6 +185,9 @@ def as_of_date(spark: SparkSession, lake: str | Path, params: PipelineParams, go
     if params.as_of_date:
         return dt.date.fromisoformat(params.as_of_date)
     version = gold_plan.gold_versions["daily_sales_summary"]
+    days = storage.read_rows(lake, "daily_sales_summary", ["event_date"], version=version)
+    if days is not None:
+        return max((day["event_date"] for day in days if day["event_date"] is not None), default=None)
     daily = storage.read_table(spark, lake, "daily_sales_summary", version=version)
     return daily.agg(F.max("event_date")).first()[0]
 

@@ -17,6 +17,11 @@ class LayerSummary:
     record: ledger.RunRecord
     details: dict[str, Any]
 
+    @property
+    def changed(self) -> bool:
+        """Whether the run wrote a table besides its pipeline_runs row; one that found nothing new did not."""
+        return bool(self.record.versions_written)
+
 
 def start_record(params: PipelineParams, layer: str, notebook: str) -> ledger.RunRecord:
     run_id = params.run_id or ledger.new_run_id()

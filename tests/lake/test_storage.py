@@ -53,8 +53,15 @@ def test_the_ledger_is_read_again_after_another_writers_row_or_a_new_table_at_th
     ledger.append_record(spark, tmp_path, ledger_row("run-1", "bronze", "succeeded", "a1"))
     assert ledger.succeeded_runs(spark, tmp_path) == {"a1"}
     ledger.append_record(spark, tmp_path, ledger_row("run-2", "bronze", "failed", "a2"))
-    ledger.append_record(spark, tmp_path, ledger_row("run-3", "bronze", "succeeded", "a3"))
+    third = ledger_row("run-3", "bronze", "succeeded", "a3") | {"versions_read": {"events_raw": 7}}
+    with recovery.tagged_commits(spark, "a3", "run-3", "bronze"):
+        ledger.append_record(spark, tmp_path, third)
     assert ledger.succeeded_runs(spark, tmp_path) == {"a1", "a3"}
+    # The rows appended without Spark read back in Spark as written, their commits tagged as the run's.
+    assert recovery.parse_commit_tag(storage.last_commit(spark, tmp_path, ledger.TABLE).user_metadata)["attempt_id"] == "a3"
+    written = storage.read_table(spark, tmp_path, ledger.TABLE).filter("run_id = 'run-3'").first()
+    assert (written["started_at"], written["finished_at"], written["versions_read"], written["status"]) == (
+        third["started_at"], third["finished_at"], {"events_raw": 7}, "succeeded")
     assert ledger.last_succeeded(spark, tmp_path, "bronze")["run_id"] == "run-3"
     assert ledger.last_succeeded(spark, tmp_path, "silver") is None
 

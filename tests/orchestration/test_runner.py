@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -115,15 +116,34 @@ def test_one_kernel_runs_the_series_in_one_process_with_the_tables_of_the_in_pro
     spark: SparkSession, stages: Stages, pipeline_lake: Path, tmp_path: Path
 ) -> None:
     """The series in one kernel, the default, on the ci stage's landing files, parameters and run id: the same rows in every table
-    as the lake the stages built in this process."""
+    as the lake the stages built in this process; then a run with nothing new, which writes only its ledger rows."""
     params = stages.copy("landing", tmp_path, run_id=STAGE_RUN_ID)
     result = run_runner(write_params(tmp_path, **params.as_dict()))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "without encryption" not in result.stderr
     assert ran_in_one_kernel(tmp_path / "runs" / STAGE_RUN_ID)
 
+    lake = params.path("lake_dir")
     for name in ("events_raw", "events_cleaned", "events_quarantine", "dq_metrics", *GOLD_TABLES):
-        one_kernel = storage.read_table(spark, params.path("lake_dir"), name)
+        one_kernel = storage.read_table(spark, lake, name)
         assert not one_kernel.isEmpty(), f"{name} is empty: the comparison would prove nothing"
         assert_same_rows(one_kernel, storage.read_table(spark, pipeline_lake, name),
                          ignored=WALL_CLOCK_COLUMNS, decimals=RUN_DECIMALS)
+
+    # Again, with nothing new landed: each notebook says so in one line, only the ledger gains rows,
+    # and the cells that show the tables read nothing.
+    versions = {name: storage.table_version(spark, lake, name) for name in TABLES if name != "pipeline_runs"}
+    again = run_runner(write_params(tmp_path, **{**params.as_dict(), "run_id": "nothing-new"}))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert {name: storage.table_version(spark, lake, name) for name in versions} == versions
+    ledger = storage.read_table(spark, lake, "pipeline_runs").filter(F.col("run_id") == "nothing-new")
+    assert_same_rows(ledger.select("layer", "status", "rows_in"),
+                     [("bronze", "succeeded", 0), ("silver", "succeeded", 0), ("gold", "succeeded", 0)])
+    for name, layer in zip(notebooks.SERIES, ("bronze", "silver", "gold")):
+        executed = nbformat.read(tmp_path / "runs" / "nothing-new" / name, as_version=4)
+        printed = [output.get("text", "") for cell in executed.cells if cell.cell_type == "code"
+                   for output in cell.get("outputs", []) if output.get("name") == "stdout"]
+        assert sum(f"{layer}: nothing new: " in text for text in printed) == 1, printed
+        guarded = [cell for cell in executed.cells if cell.cell_type == "code" and "if summary.changed:" in cell.source]
+        shown = [output for cell in guarded for output in cell.outputs if output.output_type != "stream"]
+        assert guarded and not shown, f"{name} showed tables although nothing changed"
