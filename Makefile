@@ -7,6 +7,7 @@ LAKE ?= lake
 STAMP := $(VENV)/.installed
 LAKEHOUSE_IVY_DIR ?= .cache/ivy
 JARS_MANIFEST := $(LAKEHOUSE_IVY_DIR)/jars/delta-jars.json
+CONNECTORS_MANIFEST := $(LAKEHOUSE_IVY_DIR)/jars/connector-jars.json
 
 .PHONY: setup run check test reliability notebooks dashboard lab browser clean docs
 
@@ -16,14 +17,15 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/pip install --no-deps -e .
 	touch $(STAMP)
 
-# Delta's jars for the installed pyspark and delta-spark, fetched again after the environment is
-# rebuilt (requirements.txt changed); fetch-jars compares the manifest's coordinate with the versions.
-$(JARS_MANIFEST): $(STAMP)
+# Delta's jars for the installed pyspark and delta-spark, and the S3A connector for its Hadoop, fetched
+# again after the environment is rebuilt (requirements.txt changed); fetch-jars compares each manifest's
+# coordinate with the versions and fetches only what is missing.
+$(JARS_MANIFEST) $(CONNECTORS_MANIFEST): $(STAMP)
 	$(BIN)/python -m lib.lake.session --fetch-jars
-	touch $(JARS_MANIFEST)
+	touch $(JARS_MANIFEST) $(CONNECTORS_MANIFEST)
 
-## setup: virtual environment from requirements.txt, the project, Delta's jars (cached in .cache/)
-setup: $(STAMP) $(JARS_MANIFEST)
+## setup: virtual environment from requirements.txt, the project, Delta's jars and the S3A connector (cached in .cache/)
+setup: $(STAMP) $(JARS_MANIFEST) $(CONNECTORS_MANIFEST)
 
 ## run: the three notebooks in order on the parameter file (default: the generated 31 days)
 run: setup

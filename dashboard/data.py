@@ -4,6 +4,9 @@ Every loader takes a `TableRef` (path, table id, Delta version). `st.cache_data`
 so a new pipeline run (a new version, or a rebuilt table with a new id) is read on the next
 interaction, and nothing is re-read while the table is unchanged. Only the caller's columns
 are read. The lake folder comes from the command line or the environment, never from the UI.
+
+A lake in object storage (`--lake s3a://bucket/lake`) is read with the storage options that
+`storage_options` takes from the environment (the AWS_* variables S3A can use too).
 """
 
 from __future__ import annotations
@@ -47,34 +50,79 @@ class TableRef(NamedTuple):
     version: int
 
 
-def lake_dir(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Path:
-    """The lake folder: `--lake PATH` after `--` on the command line, else `$LAKE_DIR`, else `lake`.
+class LakeURI(str):
+    """A lake in object storage, by its URI (`s3a://bucket/lake`), offering what the pages ask of a lake folder."""
+
+    def is_dir(self) -> bool:
+        """True: object storage has no folders, so a lake there is missing only table by table."""
+        return True
+
+
+def lake_dir(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Path | LakeURI:
+    """The lake: `--lake PATH` after `--` on the command line, else `$LAKE_DIR`, else `lake`.
 
     A relative path is from the project root, as the pipeline's `lake_dir` is (lib/contracts/paths.py), so
     `--lake lake` shows the lake `python -m lib.orchestration.runner` wrote, from whichever folder either started.
+    A URI (`s3a://bucket/lake`) names a lake in object storage.
     """
     argv = sys.argv[1:] if argv is None else argv
     environ = os.environ if environ is None else environ
+    value = environ.get("LAKE_DIR") or "lake"
     for i, arg in enumerate(argv):
         if arg == "--lake" and i + 1 < len(argv):
-            return paths.local_path(argv[i + 1])
+            value = argv[i + 1]
+            break
         if arg.startswith("--lake="):
-            return paths.local_path(arg.removeprefix("--lake="))
-    return paths.local_path(environ.get("LAKE_DIR") or "lake")
+            value = arg.removeprefix("--lake=")
+            break
+    resolved = paths.resolve(value)
+    return LakeURI(resolved) if isinstance(resolved, str) else resolved
 
 
-def table_ref(lake: Path, name: str) -> TableRef | None:
+def deltalake_uri(path: str) -> str:
+    """A table's location as deltalake names it: Hadoop's s3a:// is its s3://; any other as it is."""
+    return "s3://" + path.removeprefix("s3a://") if path.startswith("s3a://") else path
+
+
+def storage_options(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """deltalake's S3 options from the environment: endpoint, credentials, region, plain http for an http:// endpoint.
+
+    The variables are the AWS SDK's (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    AWS_SESSION_TOKEN, AWS_REGION), so one set serves the pipeline's S3A (its environment credential
+    provider) and the dashboard. Without credentials deltalake looks for an instance role itself.
+    """
+    environ = os.environ if environ is None else environ
+    options = {key: environ[key] for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                             "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_ALLOW_HTTP") if environ.get(key)}
+    if "AWS_REGION" not in options and environ.get("AWS_DEFAULT_REGION"):
+        options["AWS_REGION"] = environ["AWS_DEFAULT_REGION"]
+    if options.get("AWS_ENDPOINT_URL", "").startswith("http://"):
+        options.setdefault("AWS_ALLOW_HTTP", "true")
+    return options
+
+
+def open_table(path: str, version: int | None = None) -> DeltaTable:
+    """The Delta table at a local path or a URI, with the storage options a URI needs."""
+    if "://" not in path:
+        return DeltaTable(path, version=version)
+    return DeltaTable(deltalake_uri(path), version=version, storage_options=storage_options())
+
+
+def table_ref(lake: Path | LakeURI, name: str) -> TableRef | None:
     """The table's current state, or None while the pipeline has not committed it.
 
     Opening the log is cheap (milliseconds) and done on every script run, so a new run is seen
     at once. The table id changes when the lake is rebuilt from scratch, where versions restart at 0.
     """
-    path = lake / name
-    if not (path / "_delta_log").is_dir():
-        return None
+    if isinstance(lake, Path):
+        path = str(lake / name)
+        if not (lake / name / "_delta_log").is_dir():
+            return None
+    else:
+        path = f"{lake.rstrip('/')}/{name}"
     try:
-        table = DeltaTable(path)
-        return TableRef(name, str(path), table.metadata().id, table.version())
+        table = open_table(path)
+        return TableRef(name, path, table.metadata().id, table.version())
     except (DeltaError, OSError):
         return None
 
@@ -87,7 +135,7 @@ def read_arrow(ref: TableRef, columns: tuple[str, ...] | None = None) -> pa.Tabl
     instead of being copied on each hit as `cache_data` does: that copy would cost more than
     the page on a large `customer_metrics`. Results handed to pages go through `cache_data`.
     """
-    table = DeltaTable(ref.path, version=ref.version)
+    table = open_table(ref.path, version=ref.version)
     if columns is not None:
         present = set(table.schema().to_arrow().names)
         columns = tuple(c for c in columns if c in present)
@@ -238,7 +286,7 @@ def quarantine_reasons(quarantine: TableRef) -> pd.DataFrame:
 @st.cache_data(**_CACHE)
 def quarantine_sample(quarantine: TableRef, run_id: str | None, limit: int) -> pd.DataFrame:
     """The first `limit` quarantined rows (of one run, or of all), reasons first."""
-    table = DeltaTable(quarantine.path, version=quarantine.version)
+    table = open_table(quarantine.path, version=quarantine.version)
     row_filter = pc.field("run_id") == run_id if run_id is not None else None
     try:  # stops reading after `limit` rows
         rows = table.to_pyarrow_dataset().head(limit, filter=row_filter)

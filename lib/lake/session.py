@@ -9,6 +9,11 @@ set-up) into `.cache/ivy/jars`; every later session loads them from there with `
 runs and tests work offline and a cluster's executors receive the same jars. The folder's manifest
 records which Delta coordinate its jars were resolved for: after pyspark or delta-spark change
 version, the jars of the old one are not loaded, and the set-up resolves the new one's.
+
+The set-up also fetches the S3A connector (`hadoop-aws` of the Hadoop version inside pyspark, with
+the AWS SDK bundle it needs, about 690 MB) so that a lake can be on S3. A local session puts it on
+the driver's class path, where its executors (threads of the same JVM) find it without a copy: no
+start-up cost could be measured. It is not shipped to a cluster's executors (docs/cluster.md).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import contextlib
 import importlib.metadata
 import json
 import os
+import subprocess
 import sys
 import threading
 import urllib.parse
@@ -73,12 +79,48 @@ def cached_jars() -> list[Path]:
     return sorted(delta | added)
 
 
+def hadoop_version() -> str:
+    """The version of the Hadoop client inside the installed pyspark, which a Hadoop connector must match."""
+    bundled = sorted(Path(pyspark.__file__).parent.glob("jars/hadoop-client-api-*.jar"))
+    if not bundled:
+        raise RuntimeError(f"pyspark {pyspark.__version__} has no hadoop-client-api jar: cannot tell its Hadoop version")
+    return bundled[-1].name.removeprefix("hadoop-client-api-").removesuffix(".jar")
+
+
+def s3a_maven_coordinate() -> str:
+    """The S3A connector for the installed pyspark's Hadoop; its AWS SDK bundle comes as its dependency."""
+    return f"org.apache.hadoop:hadoop-aws:{hadoop_version()}"
+
+
+CONNECTORS_MANIFEST_NAME = "connector-jars.json"
+
+
+def connector_jars() -> list[Path]:
+    """The cached S3A connector's jars, if the set-up fetched them for the installed pyspark's Hadoop; else none."""
+    try:
+        manifest = json.loads((JARS_DIR / CONNECTORS_MANIFEST_NAME).read_text())
+    except (OSError, ValueError):
+        return []
+    if not isinstance(manifest, dict) or manifest.get("coordinate") != s3a_maven_coordinate():
+        return []
+    jars = sorted(JARS_DIR / name for name in manifest.get("jars", []))
+    return jars if jars and all(jar.is_file() for jar in jars) else []
+
+
 def jar_settings() -> dict[str, str]:
-    """How a session gets Delta's jars: the cached ones, or else resolved for the installed versions."""
+    """How a session gets Delta's jars (the cached ones, or else resolved) and, when cached, the S3A connector.
+
+    The connector goes on the driver's class path only: a local session's executors run in the
+    driver's JVM and see it there, whereas in `spark.jars` every session would copy its 690 MB to
+    the executors' folder before the first task. A cluster's executors need it installed (docs/cluster.md).
+    """
     jars = cached_jars()
-    if jars:
-        return {"spark.jars": ",".join(str(jar) for jar in jars)}
-    return {"spark.jars.packages": delta_maven_coordinate(), "spark.jars.ivy": str(IVY_DIR)}
+    found = ({"spark.jars": ",".join(str(jar) for jar in jars)} if jars else
+             {"spark.jars.packages": delta_maven_coordinate(), "spark.jars.ivy": str(IVY_DIR)})
+    connectors = connector_jars()
+    if connectors:
+        found["spark.driver.extraClassPath"] = os.pathsep.join(str(jar) for jar in connectors)
+    return found
 
 
 # Settings a session keeps from the caller that started it, whatever a later caller asks: the name
@@ -86,8 +128,8 @@ def jar_settings() -> dict[str, str]:
 # partitions rows made on the driver get. Neither changes a result.
 KEPT_FROM_THE_START = ("spark.app.name", "spark.default.parallelism")
 # Settings the JVM takes when it starts: a session stopped and built again in the same process has them still.
-JVM_SETTINGS = ("spark.driver.memory", "spark.driver.extraJavaOptions", "spark.jars", "spark.jars.packages",
-                "spark.jars.ivy")
+JVM_SETTINGS = ("spark.driver.memory", "spark.driver.extraJavaOptions", "spark.driver.extraClassPath", "spark.jars",
+                "spark.jars.packages", "spark.jars.ivy")
 # Those of the JVM this module started in this process; empty until it starts one (or when another started it).
 JVM_STARTED_WITH: dict[str, str] = {}
 
@@ -271,13 +313,9 @@ def fetch_jars() -> list[Path]:
         coordinate = delta_maven_coordinate()
         spark = build_spark(master="local[1]", app_name="fetch-delta-jars")
         spark.range(1).count()
-        loaded = spark.sparkContext.getConf().get("spark.jars", "")
+        names = _loaded_jars(spark)
         spark.stop()
-        names = sorted(Path(urllib.parse.urlparse(uri).path).name for uri in loaded.split(",") if uri)
-        manifest = jars_manifest()
-        partial = manifest.with_suffix(".tmp")
-        partial.write_text(json.dumps({"coordinate": coordinate, "jars": names}, indent=1) + "\n")
-        partial.replace(manifest)
+        _write_manifest(jars_manifest(), coordinate, names)
     jars = cached_jars()
     if not jars:
         raise RuntimeError(
@@ -287,13 +325,72 @@ def fetch_jars() -> list[Path]:
     return jars
 
 
+def fetch_connector_jars() -> list[Path]:
+    """Resolve the S3A connector for the installed pyspark's Hadoop into the cache, unless it has it already.
+
+    A JVM's jars are fixed when it starts, and this process's may have Delta's already: a JVM of
+    its own resolves the connector (`--resolve`), and the manifest records the jars it loaded.
+    """
+    if not connector_jars():
+        coordinate = s3a_maven_coordinate()
+        resolved = subprocess.run([sys.executable, "-m", "lib.lake.session", "--resolve", coordinate],
+                                  cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True, check=False)
+        names = next((json.loads(line.removeprefix(RESOLVED)) for line in resolved.stdout.splitlines()
+                      if line.startswith(RESOLVED)), [])
+        if resolved.returncode == 0 and names:
+            _write_manifest(JARS_DIR / CONNECTORS_MANIFEST_NAME, coordinate, names)
+    jars = connector_jars()
+    if not jars:
+        raise RuntimeError(
+            f"the S3A connector was not resolved into {JARS_DIR}: check that Maven Central is "
+            f"reachable and that {s3a_maven_coordinate()} exists there."
+        )
+    return jars
+
+
+# The line `--resolve` prints its jars' names on, after whatever Ivy prints.
+RESOLVED = "resolved: "
+
+
+def _resolve(coordinate: str) -> list[str]:
+    """Resolve a Maven coordinate into the cache with a plain session's `spark.jars.packages`: the jars' names."""
+    spark = (SparkSession.builder.master("local[1]").appName("fetch-jars")
+             .config("spark.jars.packages", coordinate).config("spark.jars.ivy", str(IVY_DIR))
+             .config("spark.ui.enabled", "false")
+             .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}")
+             .getOrCreate())
+    names = _loaded_jars(spark)
+    spark.stop()
+    return names
+
+
+def _loaded_jars(spark: SparkSession) -> list[str]:
+    """The names of the jars the session loaded (`spark.jars`, where resolved packages end up)."""
+    loaded = spark.sparkContext.getConf().get("spark.jars", "")
+    return sorted(Path(urllib.parse.urlparse(uri).path).name for uri in loaded.split(",") if uri)
+
+
+def _write_manifest(manifest: Path, coordinate: str, names: list[str]) -> None:
+    """Record the coordinate and its jars' names, replacing the manifest in one step."""
+    partial = manifest.with_suffix(".tmp")
+    partial.write_text(json.dumps({"coordinate": coordinate, "jars": names}, indent=1) + "\n")
+    partial.replace(manifest)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lib.lake.session", description=__doc__)
-    parser.add_argument("--fetch-jars", action="store_true", help="resolve Delta's jars into the cache")
+    parser.add_argument("--fetch-jars", action="store_true",
+                        help="resolve Delta's jars and the S3A connector into the cache")
+    parser.add_argument("--resolve", metavar="COORDINATE",
+                        help="resolve one Maven coordinate into the cache and print its jars (for --fetch-jars)")
     args = parser.parse_args(argv)
+    if args.resolve:
+        print(RESOLVED + json.dumps(_resolve(args.resolve)), flush=True)
     if args.fetch_jars:
         jars = fetch_jars()
         print(f"{len(jars)} jars for {delta_maven_coordinate()} in {JARS_DIR}")
+        connectors = fetch_connector_jars()
+        print(f"{len(connectors)} jars for {s3a_maven_coordinate()} in {JARS_DIR}")
     return 0
 
 
