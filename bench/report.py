@@ -25,52 +25,83 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
-def step_row(label: str, step: dict, memory: bool = True) -> list[str]:
+def step_row(label: str, step: dict) -> list[str]:
     seconds = step["seconds"]
-    cells = [label, *[f"{seconds[layer]:,.1f}" for layer in LAYERS], f"{seconds['total']:,.1f}",
-             f"{step['process_seconds']:,.1f}"]
-    if memory:
-        cells += [f"{step['peak_jvm_mib']:,.0f}" if step["peak_jvm_mib"] else "–", f"{step['peak_python_mib']:,.0f}"]
-    return cells
+    start = seconds.get("spark_start")
+    return [label, f"{start:,.1f}" if start is not None else "–", *[f"{seconds[layer]:,.1f}" for layer in LAYERS],
+            f"{seconds['total']:,.1f}", f"{step['process_seconds']:,.1f}",
+            f"{step['peak_jvm_mib']:,.0f}" if step["peak_jvm_mib"] else "–", f"{step['peak_python_mib']:,.0f}"]
+
+
+def ratio_row(label: str, ours: dict, theirs: dict) -> list[str]:
+    """Each layer's, the three layers' and the whole process's seconds of one step divided by another's."""
+    seconds = [ratio(ours["seconds"][k], theirs["seconds"][k]) for k in (*LAYERS, "total")]
+    return ["", f"**{label}**", "", *[f"**{cell}**" for cell in seconds],
+            f"**{ratio(ours['process_seconds'], theirs['process_seconds'])}**", "", ""]
+
+
+COUNTS = ("bronze", "silver", "quarantined", "duplicates")
+
+
+def counts_line(result: dict) -> str:
+    """The row counts of one size, and which step's differ from the pipeline's."""
+    ours = result["pipeline"]["counts"]
+    others = {"DuckDB": result["reference"]["counts"]}
+    if "plain_spark" in result:
+        others["plain PySpark"] = result["plain_spark"]["counts"]
+    differing = [f"{name} {counts}" for name, counts in others.items() if counts != ours]
+    agreement = (f" in the pipeline; {', '.join(differing)}: **they differ**." if differing
+                 else " in all three." if len(others) > 1 else " in both.")
+    return (f"- {result['rows']:,} rows ({result['lines']:,} lines): bronze / silver / quarantined / duplicates = "
+            + " / ".join(f"{ours[k]:,}" for k in COUNTS) + agreement)
+
+
+PLAIN_SPARK_NOTE = [
+    "The plain PySpark job (`bench/plain_spark.py`) is what a Spark user writes in an afternoon: Spark's CSV",
+    "reader with a schema and its corrupt-record column, Parquet files, `dropDuplicates` and `groupBy`",
+    "aggregates for the same four gold tables, on a session with the pipeline's master, driver memory",
+    "and shuffle partitions. It has no Delta log or change feed, no quarantine table or reasons, no",
+    "data-quality metrics, no run ledger, lock or recovery, and keeps any one row of a duplicated key:",
+    "*pipeline ÷ plain PySpark* is what those cost on the same engine.",
+    "",
+]
 
 
 def full_run_section(results: list[dict]) -> list[str]:
-    header = ["rows", "", "bronze s", "silver s", "gold s", "three layers s", "whole process s",
+    header = ["rows", "", "session start s", "bronze s", "silver s", "gold s", "three layers s", "whole process s",
               "peak JVM MiB", "peak Python MiB"]
     rows = []
     for result in results:
-        pipeline, reference = result["pipeline"], result["reference"]
-        ours, theirs = pipeline["seconds"], reference["seconds"]
+        pipeline, reference, plain = result["pipeline"], result["reference"], result.get("plain_spark")
         rows.append([f"{result['rows']:,}", *step_row("Spark + Delta pipeline", pipeline)])
+        if plain:
+            rows.append(["", *step_row("plain PySpark job", plain)])
         rows.append(["", *step_row("DuckDB reference", reference)])
-        rows.append(["", "**pipeline ÷ DuckDB**", *[f"**{ratio(ours[k], theirs[k])}**" for k in (*LAYERS, "total")],
-                     f"**{ratio(pipeline['process_seconds'], reference['process_seconds'])}**", "", ""])
-    agreement = [
-        f"- {result['rows']:,} rows ({result['lines']:,} lines): bronze / silver / quarantined / duplicates = "
-        + " / ".join(f"{result['pipeline']['counts'][k]:,}" for k in ("bronze", "silver", "quarantined", "duplicates"))
-        + (" in both." if result["pipeline"]["counts"] == result["reference"]["counts"]
-           else f" in the pipeline, {result['reference']['counts']} in DuckDB: **they differ**.")
-        for result in results
-    ]
+        if plain:
+            rows.append(ratio_row("pipeline ÷ plain PySpark", pipeline, plain))
+        rows.append(ratio_row("pipeline ÷ DuckDB", pipeline, reference))
     separate = [
         f"- {result['rows']:,} rows were measured in a run of their own ({result['separate_run']['date']}, "
         f"load average {result['separate_run']['load_before']} before and {result['separate_run']['load_after']} "
         f"after): {result['separate_run']['command']}"
         for result in results if "separate_run" in result
     ]
+    with_plain = any("plain_spark" in result for result in results)
     return [
-        "## The full pipeline against DuckDB",
+        "## The full pipeline against plain PySpark and DuckDB" if with_plain else "## The full pipeline against DuckDB",
         "",
-        "Each engine on the same 31 landing files, into an empty lake (Delta tables) or an empty DuckDB file.",
-        "*Three layers* is the sum of the layers' own times; *whole process* adds starting Python, the JVM",
+        "Each engine on the same 31 landing files, into an empty lake (Delta tables), an empty folder",
+        "(Parquet) or an empty DuckDB file. *Session start* is the Spark session's, before the layers;",
+        "*three layers* is the sum of the layers' own times; *whole process* adds starting Python, the JVM",
         "and the Spark session (for DuckDB, importing it). Peak memory is the resident set of the process",
         "and its children, sampled every 0.5 s (DuckDB runs inside the Python process).",
         "",
+        *(PLAIN_SPARK_NOTE if with_plain else []),
         *table(header, rows),
         "",
         "Row counts of the same run:",
         "",
-        *agreement,
+        *map(counts_line, results),
         *separate,
         "",
     ]
@@ -213,7 +244,7 @@ def markdown(results: list[dict], context: dict, chart_name: str) -> str:
 
 
 def write_chart(results: list[dict], path: Path) -> None:
-    """Stacked seconds per layer: pipeline and DuckDB per size, and new day against rebuild."""
+    """Stacked seconds per layer: pipeline, plain PySpark and DuckDB per size, and new day against rebuild."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -221,7 +252,8 @@ def write_chart(results: list[dict], path: Path) -> None:
 
     results = [r for r in results if r["rows"] < OCTOBER_SCALE_ROWS] or results
     colors = {"bronze": "#b08d57", "silver": "#a8a9ad", "gold": "#d4af37"}
-    panels = [("Full run, 31 days", [("Spark pipeline", "pipeline"), ("DuckDB", "reference")])]
+    panels = [("Full run, 31 days", [("Spark pipeline", "pipeline"), ("plain PySpark", "plain_spark"),
+                                     ("DuckDB", "reference")])]
     if any("incremental" in r for r in results):
         panels.append(("A new day", [("New day", "incremental"), ("Rebuild, 32 days", "rebuild")]))
     figure, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 1.6 + 0.9 * len(results) * 2), squeeze=False)

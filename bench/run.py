@@ -1,10 +1,11 @@
-"""Benchmark: the pipeline against the DuckDB reference, a new day against a rebuild, the dashboard.
+"""Benchmark: the pipeline against a plain PySpark job and the DuckDB reference, a new day against a rebuild, the dashboard.
 
     .venv/bin/python -m bench.run --rows 1000000 5000000 --out docs/benchmarks.md
 
 For each size: generate 31 days of REES46-shaped input (rows / 31 events a day) with the project's
-generator; run the three layers in one process on one Spark session, the DuckDB reference on the
-same files, and the notebook series through `python -m lib.orchestration.runner`; then add a 32nd day and time
+generator; run the three layers in one process on one Spark session, the plain PySpark job
+(`bench/plain_spark.py`) and the DuckDB reference on the same files, and the notebook series through
+`python -m lib.orchestration.runner`; then add a 32nd day and time
 the incremental run of the three layers against a rebuild of all 32 days into a fresh lake; then
 time each dashboard page on the resulting lake. Every step runs in its own process, with its peak
 memory sampled. Writes a markdown report and a PNG chart. A benchmark, not a test: the figures
@@ -41,6 +42,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--params", type=Path, default=REPO_ROOT / "params" / "default.yaml",
                         help="pipeline parameters (Spark master, partitions, memory, generator seed and faults)")
     parser.add_argument("--dashboard-runs", type=int, default=3, help="warm reruns per dashboard page")
+    parser.add_argument("--skip-plain-spark", action="store_true", help="skip the plain PySpark job")
     parser.add_argument("--skip-runner", action="store_true", help="skip the run through python -m lib.orchestration.runner")
     parser.add_argument("--skip-incremental", action="store_true", help="skip the new day and the rebuild")
     parser.add_argument("--skip-dashboard", action="store_true", help="skip the dashboard pages")
@@ -116,6 +118,14 @@ def bench_size(rows: int, args: argparse.Namespace) -> dict:
     say(f"  DuckDB:   {report.layer_seconds(result['reference'])}; pipeline / DuckDB = {ratio:.1f}x")
     if result["pipeline"]["counts"] != result["reference"]["counts"]:
         say(f"  row counts differ: pipeline {result['pipeline']['counts']}, DuckDB {result['reference']['counts']}")
+    if not args.skip_plain_spark:
+        result["plain_spark"] = worker("plain_spark", landing, folder / "plain-spark", args.params,
+                                       logs / "plain-spark.log")
+        ratio = result["pipeline"]["seconds"]["total"] / result["plain_spark"]["seconds"]["total"]
+        say(f"  plain PySpark: {report.layer_seconds(result['plain_spark'])}; pipeline / plain PySpark = {ratio:.1f}x")
+        if result["plain_spark"]["counts"] != result["pipeline"]["counts"]:
+            say(f"  row counts differ: pipeline {result['pipeline']['counts']}, "
+                f"plain PySpark {result['plain_spark']['counts']}")
 
     if not args.skip_runner:
         result["runner"] = runner(landing, folder / "lake-runner", folder / "runs", args.params, logs / "runner.log")

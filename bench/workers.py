@@ -2,6 +2,7 @@
 
     python -m bench.workers pipeline --landing DIR --lake DIR [--params FILE]
     python -m bench.workers reference --landing DIR --work DIR [--params FILE]
+    python -m bench.workers plain_spark --landing DIR --work DIR [--params FILE]
 
 Each prints its seconds per layer and its row counts as one `BENCH_RESULT {json}` line.
 """
@@ -57,18 +58,33 @@ def run_reference_worker(landing: Path, work: Path, params_file: Path) -> dict:
     return {"seconds": reference.seconds, "counts": counts}
 
 
+def run_plain_spark_worker(landing: Path, work: Path, params_file: Path) -> dict:
+    """The plain PySpark job on the same landing files, on a session with the pipeline's master, memory and partitions."""
+    from bench.plain_spark import plain_session, run_plain_spark
+    from lib.contracts.params import load_params
+
+    params = load_params(params_file)
+    started = time.perf_counter()
+    spark = plain_session(params.spark_master, params.shuffle_partitions, params.driver_memory)
+    spark_start = time.perf_counter() - started
+    plain = run_plain_spark(spark, landing, work, max_price=params.max_price)
+    spark.stop()
+    return {"seconds": {"spark_start": spark_start, **plain.seconds}, "counts": plain.counts}
+
+
+STEPS = {"pipeline": run_pipeline, "reference": run_reference_worker, "plain_spark": run_plain_spark_worker}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.workers", description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=("pipeline", "reference"))
+    parser.add_argument("step", choices=tuple(STEPS))
     parser.add_argument("--landing", type=Path, required=True, help="folder of the landing CSV files")
     parser.add_argument("--lake", type=Path, help="lake folder (pipeline)")
-    parser.add_argument("--work", type=Path, help="folder of the DuckDB file (reference)")
+    parser.add_argument("--work", type=Path, help="folder of the DuckDB file (reference) or the Parquet tables (plain_spark)")
     parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS, help="parameter file")
     args = parser.parse_args(argv)
-    if args.step == "pipeline":
-        print_result(run_pipeline(args.landing, args.lake, args.params))
-    else:
-        print_result(run_reference_worker(args.landing, args.work, args.params))
+    folder = args.lake if args.step == "pipeline" else args.work
+    print_result(STEPS[args.step](args.landing, folder, args.params))
     return 0
 
 
