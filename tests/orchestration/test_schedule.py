@@ -33,7 +33,7 @@ def run_schedule(params_file: Path, runs_dir: Path, *args: str) -> subprocess.Co
     """`python -m lib.orchestration.schedule` in a process of its own, as a scheduler starts it."""
     return subprocess.run(
         [sys.executable, "-m", "lib.orchestration.schedule", *schedule_arguments(params_file, runs_dir, *args)],
-        capture_output=True, text=True, timeout=1200,
+        capture_output=True, text=True, timeout=1800,
     )
 
 
