@@ -50,12 +50,12 @@ test: setup browser
 reliability: setup
 	LAKEHOUSE_RELIABILITY_LONG=1 $(BIN)/python -m pytest tests/lake/test_reliability.py tests/layers/test_bad_input.py tests/layers/test_gold_incremental.py
 
-## notebooks: refresh the outputs stored in notebooks/ from params/ci.yaml
-notebooks: setup
 ## maintain: compact, vacuum and checkpoint the lake's tables (PARAMS: its lake_dir and maintenance_retention_hours)
 maintain: setup
 	$(BIN)/python -m lib.ops.maintain --params $(PARAMS)
 
+## notebooks: refresh the outputs stored in notebooks/ from params/ci.yaml
+notebooks: setup
 	$(BIN)/python -m lib.orchestration.notebooks --refresh
 
 ## docs: regenerate docs/data_dictionary.md from a lake built on params/ci.yaml (in .cache/docs/)
