@@ -20,7 +20,6 @@ from lib.contracts.schemas import PIPELINE_RUNS
 from lib.lake import recovery, storage
 
 TABLE = tables.PIPELINE_RUNS.name
-MAINTENANCE_LAYER = "maintenance"  # the layer of lib.ops.maintain's rows
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -92,8 +91,11 @@ def succeeded_records(spark: SparkSession, lake_dir: str | Path) -> list[dict[st
     cached = _succeeded.get(path)
     if cached is not None and cached[0] == commit:
         return cached[1]
-    rows = _succeeded_without_spark(lake_dir, commit.version)
-    if rows is None:
+    rows = storage.read_rows(lake_dir, TABLE, (*SUCCEEDED_COLUMNS, "status"), version=commit.version)
+    if rows is not None:
+        rows = sorted((row for row in rows if row.pop("status") == "succeeded"),
+                      key=lambda row: (row["finished_at"] or dt.datetime.min, row["run_id"] or ""))
+    else:
         runs = storage.read_table(spark, lake_dir, TABLE, version=commit.version)
         if "attempt_id" not in runs.columns:
             return []
@@ -101,29 +103,6 @@ def succeeded_records(spark: SparkSession, lake_dir: str | Path) -> list[dict[st
         rows = [row.asDict(recursive=True) for row in succeeded.select(*SUCCEEDED_COLUMNS).collect()]
     _succeeded[path] = (commit, rows)
     return rows
-
-
-def _succeeded_without_spark(lake_dir: str | Path, version: int | None = None) -> list[dict[str, Any]] | None:
-    """The succeeded rows, oldest first, read by delta-rs; None for a lake on object storage."""
-    rows = storage.read_rows(lake_dir, TABLE, (*SUCCEEDED_COLUMNS, "status"), version=version)
-    if rows is None:
-        return None
-    return sorted((row for row in rows if row.pop("status") == "succeeded"),
-                  key=lambda row: (row["finished_at"] or dt.datetime.min, row["run_id"] or ""))
-
-
-def runs_since(lake_dir: str | Path, layer: str, since: str) -> int | None:
-    """How many succeeded `layer` runs the ledger records after its latest succeeded `since` run (all, before any).
-
-    Read without Spark, for a scheduler deciding whether to start one; None for a lake on object storage.
-    """
-    rows = _succeeded_without_spark(lake_dir)
-    if rows is None:
-        return None
-    count = 0
-    for row in rows:
-        count = 0 if row["layer"] == since else count + (row["layer"] == layer)
-    return count
 
 
 def succeeded_runs(spark: SparkSession, lake_dir: str | Path) -> set[str]:

@@ -44,7 +44,7 @@ from lib.lake.lock import LakeBusy
 from lib.lake.session import build_spark, settings
 from lib.orchestration.runner import parse_overrides
 
-LAYER = ledger.MAINTENANCE_LAYER
+LAYER = "maintenance"
 NOTEBOOK = "maintain"
 LOG_RETENTION = "delta.logRetentionDuration"
 # VACUUM records what it deleted as commits (VACUUM START, VACUUM END) only with this setting on.

@@ -4,9 +4,7 @@ One call processes what has landed (or, with `--date`, only that date's landing 
 three notebooks with a named parameter file in one kernel (one JVM; `--kernel-per-notebook` gives
 each its own), and keeps the executed notebooks in
 `<runs-dir>/<date>/<run_id>/`: the date is the one given with `--date`, else the UTC date of the
-run. After each run, succeeded or failed, only the newest `--keep` scheduled run folders stay. After
-a succeeded run, `python -m lib.ops.maintain` compacts and vacuums the tables once
-`maintenance_every_runs` bronze runs have succeeded since the last maintenance (0: never).
+run. After each run, succeeded or failed, only the newest `--keep` scheduled run folders stay.
 A failure exits non-zero (2 for a bad parameter, 1 otherwise) with one line on stderr that names
 the notebook or the parameter and the reason.
 """
@@ -19,7 +17,6 @@ import dataclasses
 import datetime as dt
 import os
 import shutil
-import subprocess
 import sys
 import time
 import typing
@@ -130,35 +127,6 @@ def run_scheduled(
             print(f"removed old run folder {folder}", flush=True)
 
 
-class MaintenanceFailed(RuntimeError):
-    """lib.ops.maintain, started after the run, failed; its error line says why."""
-
-
-def maintain_if_due(params_file: Path, set_options: list[str], lake: object, every: int) -> bool:
-    """Run `python -m lib.ops.maintain` when `every` bronze runs have succeeded since the last maintenance.
-
-    The ledger is counted without Spark, so a run that is not due starts no JVM for it. Whether it ran.
-    """
-    if every == 0:
-        return False
-    since = ledger.runs_since(lake, "bronze", ledger.MAINTENANCE_LAYER)
-    if since is None:
-        print(f"maintenance: not counted on a lake on object storage ({lake}); run python -m lib.ops.maintain "
-              "on a schedule of its own", flush=True)
-        return False
-    if since < every:
-        print(f"maintenance: {since} of {every} bronze runs since the last one, not due yet", flush=True)
-        return False
-    print(f"maintenance: {since} bronze runs since the last one (maintenance_every_runs={every})", flush=True)
-    command = [sys.executable, "-m", "lib.ops.maintain", "--params", str(params_file),
-               *(f"--set={option}" for option in set_options)]
-    result = subprocess.run(command, cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True)
-    if result.returncode != 0:
-        lines = [line for line in result.stderr.splitlines() if line.startswith("error:")] or ["(no error line)"]
-        raise MaintenanceFailed(f"lib.ops.maintain exited {result.returncode}: {lines[-1]}")
-    return True
-
-
 class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line on stderr, as the run's failures."""
 
@@ -208,8 +176,6 @@ def main(argv: list[str] | None = None) -> int:
             folder = run_scheduled(
                 planned, args.params, args.runs_dir, args.keep, not args.no_progress, args.one_kernel
             )
-            params = load_params(args.params, planned.overrides)
-            maintain_if_due(args.params, args.overrides, params.path("lake_dir"), params.maintenance_every_runs)
     except ParameterError as error:
         print(f"error: {one_line(error)}", file=sys.stderr)
         return 2

@@ -72,18 +72,11 @@ def test_the_ledger_is_read_again_after_another_writers_row_or_a_new_table_at_th
     assert ledger.succeeded_runs(spark, tmp_path) == {"a1", "a3", "a4"}
     assert ledger.last_succeeded(spark, tmp_path, "silver")["run_id"] == "run-4"
 
-    # What the scheduler counts, without Spark, to decide whether maintenance is due.
-    assert ledger.runs_since(tmp_path, "bronze", ledger.MAINTENANCE_LAYER) == 2
-    ledger.append_record(spark, tmp_path, ledger_row("run-5", ledger.MAINTENANCE_LAYER, "succeeded", "m1"))
-    assert ledger.runs_since(tmp_path, "bronze", ledger.MAINTENANCE_LAYER) == 0
-    ledger.append_record(spark, tmp_path, ledger_row("run-6", "bronze", "succeeded", "a6"))
-    assert ledger.runs_since(tmp_path, "bronze", ledger.MAINTENANCE_LAYER) == 1
-
     # The lake deleted and started again: version 0 once more, another commit.
     shutil.rmtree(tmp_path / ledger.TABLE)
-    ledger.append_record(spark, tmp_path, ledger_row("run-7", "gold", "succeeded", "a7"))
+    ledger.append_record(spark, tmp_path, ledger_row("run-5", "gold", "succeeded", "a5"))
     assert storage.table_version(spark, tmp_path, ledger.TABLE) == 0
-    assert ledger.succeeded_runs(spark, tmp_path) == {"a7"}
+    assert ledger.succeeded_runs(spark, tmp_path) == {"a5"}
 
 
 def test_recovery_restores_a_table_whose_newest_commit_is_unfinished_and_leaves_a_finished_one(

@@ -17,7 +17,6 @@ from deltalake import DeltaTable
 
 from lakehouse_testing import ran_in_one_kernel, write_params
 from lib.contracts.params import ParameterError
-from lib.lake import ledger
 from lib.orchestration import schedule
 from lib.synthetic.generator import HEADER, generate_landing
 
@@ -61,10 +60,8 @@ def test_a_date_then_all_landed_files_ingest_each_file_once_and_keep_the_newest_
     unrelated = runs_dir / "20191001T000000Z-manual"
     unrelated.mkdir(parents=True)
 
-    every_two = ("--set", "maintenance_every_runs=2")
-    first = run_schedule(params_file, runs_dir, "--date", str(DAYS[0]), "--keep", "1", *every_two)
+    first = run_schedule(params_file, runs_dir, "--date", str(DAYS[0]), "--keep", "1")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr
-    assert "maintenance: 1 of 2 bronze runs since the last one, not due yet" in first.stdout
     assert rows_per_source_file(tmp_path / "lake") == {"2019-10-01.csv": expected["2019-10-01.csv"]}
     (first_folder,) = scheduled_run_folders(runs_dir)
     assert first_folder.startswith("2019-10-01/")
@@ -76,14 +73,9 @@ def test_a_date_then_all_landed_files_ingest_each_file_once_and_keep_the_newest_
 
     # Without --date, everything landed: the first date's file again, which is not ingested twice, and the
     # second's. With a kernel per notebook, as JupyterLab runs them.
-    again = run_schedule(params_file, runs_dir, "--keep", "1", "--kernel-per-notebook", *every_two)
+    again = run_schedule(params_file, runs_dir, "--keep", "1", "--kernel-per-notebook")
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr
     assert rows_per_source_file(tmp_path / "lake") == expected
-    # The second bronze run makes maintenance due: it ran after the series, and the ledger says so.
-    assert "maintenance: 2 bronze runs since the last one (maintenance_every_runs=2)" in again.stdout
-    runs = DeltaTable(tmp_path / "lake" / "pipeline_runs").to_pyarrow_table(columns=["layer", "status"]).to_pylist()
-    assert {"layer": "maintenance", "status": "succeeded"} in runs, runs
-    assert ledger.runs_since(tmp_path / "lake", "bronze", ledger.MAINTENANCE_LAYER) == 0
 
     (kept,) = scheduled_run_folders(runs_dir)
     assert not ran_in_one_kernel(runs_dir / kept), "each notebook numbers its cells from 1 in a kernel of its own"
