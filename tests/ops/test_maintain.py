@@ -11,7 +11,6 @@ retention check off for it) deletes the compacted files, and reproducing the fir
 from __future__ import annotations
 
 import json
-import shutil
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,7 @@ from lakehouse_testing import STAGE_RUN_ID, Stages, assert_same_rows, run_all_la
 from lib import layers
 from lib.contracts import tables
 from lib.lake import ledger, recovery, storage
-from lib.lake.session import settings
-from lib.ops import maintain, reproduce
+from lib.ops import maintain
 from lib.orchestration.notebooks import STORED_OUTPUTS_PARAMS
 
 PARTITIONED = tuple(table.name for table in tables.TABLES.values() if table.partitioning)
@@ -144,45 +142,3 @@ def test_a_second_maintenance_with_nothing_changed_compacts_nothing(
     for name, entry in row["maintenance"].items():
         assert (entry["partitions"], entry["files_compacted"]) == ([], 0), name
         assert entry["files_after"] == entry["files_before"], name
-
-
-def test_a_bad_parameter_is_one_line_and_exit_code_2(
-    spark: SparkSession, maintained: dict[str, Any], capsys: pytest.CaptureFixture[str],
-) -> None:
-    assert maintain.main(["--params", str(STORED_OUTPUTS_PARAMS), "--set", "maintenance_retention_hours=-1"]) == 2
-    error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "maintenance_retention_hours=-1: expected maintenance_retention_hours >= 0" in error
-
-    lake = maintained["lake"]
-    ledger_version = storage.table_version(spark, lake, ledger.TABLE)
-    refused = maintain.main(["--params", str(STORED_OUTPUTS_PARAMS), "--set", f"lake_dir={lake}",
-                             "--set", "maintenance_retention_hours=24"])
-    error = capsys.readouterr().err
-    assert refused == 2
-    assert error.count("\n") == 1 and "maintenance_retention_hours=24: Delta refuses" in error
-    assert storage.table_version(spark, lake, ledger.TABLE) == ledger_version
-
-
-def test_reproducing_a_run_older_than_the_retention_is_one_line(
-    spark: SparkSession, maintained: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str],
-) -> None:
-    shutil.copytree(maintained["root"], tmp_path, dirs_exist_ok=True)
-    lake = tmp_path / "lake"
-    no_retention = scratch_params(tmp_path, run_id="vacuum-all", generate_input=False, maintenance_retention_hours=0)
-    with settings(spark, RETENTION_CHECK_OFF):
-        vacuumed = {table.table: table for table in maintain.maintain(spark, no_retention).tables}
-    compacted_away = [maintained["before"]["events_raw"][partition] - files
-                      for partition, files in maintained["after"]["events_raw"].items()]
-    assert vacuumed["events_raw"].files_vacuumed >= len(set().union(*compacted_away)) > 0
-    runs = storage.read_table(spark, lake, ledger.TABLE).filter(F.col("run_id") == STAGE_RUN_ID)
-    started = runs.filter(F.col("layer") == "bronze").first()["started_at"]
-    capsys.readouterr()
-
-    code = reproduce.main(["--lake", str(lake), "--run-id", STAGE_RUN_ID, "--scratch", str(tmp_path / "scratch"),
-                           "--runs-dir", str(tmp_path / "runs")])
-
-    error = capsys.readouterr().err
-    assert code == 1
-    assert error.count("\n") == 1 and "Traceback" not in error and "Exception" not in error
-    assert f"error: run {STAGE_RUN_ID} of {started:%Y-%m-%d} cannot be reproduced: " in error
-    assert "the lake keeps 0 hours of versions (maintenance_retention_hours of maintenance run vacuum-all)" in error
