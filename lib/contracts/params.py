@@ -43,8 +43,9 @@ GENERATOR_LAST_DATE = dt.date.max
 
 # How long maintenance keeps old versions readable by default: 30 days, the Delta log's own default retention.
 MAINTENANCE_RETENTION_HOURS = 30 * 24
-# Parameters that a command reads and no notebook declares: lib.ops.maintain's.
-COMMAND_PARAMETERS: tuple[str, ...] = ("maintenance_retention_hours",)
+# Parameters that a command reads and no notebook declares: lib.ops.maintain's, and how often
+# lib.orchestration.schedule runs it.
+COMMAND_PARAMETERS: tuple[str, ...] = ("maintenance_retention_hours", "maintenance_every_runs")
 
 Action = Literal[ACTIONS]
 RuleName = Literal[RULE_NAMES]
@@ -93,6 +94,9 @@ class PipelineParams:
     # lib.ops.maintain: VACUUM keeps the files, and the Delta log the commits, of this many hours back (30 days,
     # Delta's own log retention: as far as reproduce reaches); Delta refuses less than 168 unless told otherwise
     maintenance_retention_hours: Annotated[int, Field(ge=0)] = MAINTENANCE_RETENTION_HOURS
+    # lib.orchestration.schedule runs lib.ops.maintain after a succeeded run once this many bronze runs have
+    # succeeded since the last maintenance; 0: never
+    maintenance_every_runs: Annotated[int, Field(ge=0)] = 10
 
     @field_validator("generator_start_date", "as_of_date", mode="before")
     @classmethod

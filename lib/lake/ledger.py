@@ -91,11 +91,8 @@ def succeeded_records(spark: SparkSession, lake_dir: str | Path) -> list[dict[st
     cached = _succeeded.get(path)
     if cached is not None and cached[0] == commit:
         return cached[1]
-    rows = storage.read_rows(lake_dir, TABLE, (*SUCCEEDED_COLUMNS, "status"), version=commit.version)
-    if rows is not None:
-        rows = sorted((row for row in rows if row.pop("status") == "succeeded"),
-                      key=lambda row: (row["finished_at"] or dt.datetime.min, row["run_id"] or ""))
-    else:
+    rows = succeeded_without_spark(lake_dir, commit.version)
+    if rows is None:
         runs = storage.read_table(spark, lake_dir, TABLE, version=commit.version)
         if "attempt_id" not in runs.columns:
             return []
@@ -103,6 +100,23 @@ def succeeded_records(spark: SparkSession, lake_dir: str | Path) -> list[dict[st
         rows = [row.asDict(recursive=True) for row in succeeded.select(*SUCCEEDED_COLUMNS).collect()]
     _succeeded[path] = (commit, rows)
     return rows
+
+
+def succeeded_without_spark(lake_dir: str | Path, version: int | None = None) -> list[dict[str, Any]] | None:
+    """The succeeded rows, oldest first, read by delta-rs ([] without a ledger); None for a lake on object storage."""
+    rows = storage.read_rows(lake_dir, TABLE, (*SUCCEEDED_COLUMNS, "status"), version=version)
+    if rows is None:
+        return None
+    return sorted((row for row in rows if row.pop("status") == "succeeded"),
+                  key=lambda row: (row["finished_at"] or dt.datetime.min, row["run_id"] or ""))
+
+
+def runs_since(records: list[dict[str, Any]], layer: str, since: str) -> int:
+    """How many succeeded `layer` runs follow the latest succeeded `since` run among the records (all, before any)."""
+    count = 0
+    for row in records:
+        count = 0 if row["layer"] == since else count + (row["layer"] == layer)
+    return count
 
 
 def succeeded_runs(spark: SparkSession, lake_dir: str | Path) -> set[str]:

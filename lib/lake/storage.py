@@ -128,10 +128,13 @@ def read_rows(
 ) -> list[dict[str, Any]] | None:
     """A small table's columns as Python rows (maps as dicts, timestamps naive UTC), read by delta-rs.
 
-    None for a lake on object storage: the caller reads it with Spark. A column the table lacks is None.
+    None for a lake on object storage: the caller reads it with Spark. A column the table lacks is None;
+    a table that does not exist has no rows.
     """
     if not is_local(lake_dir):
         return None
+    if not deltalake.DeltaTable.is_deltatable(table_path(lake_dir, name)):
+        return []
     dataset = deltalake.DeltaTable(table_path(lake_dir, name), version=version).to_pyarrow_dataset()
     present = [column for column in columns if column in dataset.schema.names]
     table = dataset.to_table(columns=present)

@@ -4,8 +4,9 @@ Each registered table that exists gets, in order: OPTIMIZE, which compacts small
 partitioned table only the partitions that data-changing commits added files to since the last
 succeeded maintenance; every partition the first time); VACUUM, which deletes the files that no
 version of the last `maintenance_retention_hours` references; the table property
-`delta.logRetentionDuration` set to the same retention; and a checkpoint, after which Delta deletes
-the commit files older than that retention. Versions older than the retention are no longer
+`delta.logRetentionDuration` set to the same retention (168 hours at least, Delta's deleted-file
+retention, below which it refuses a log retention); and a checkpoint, after which Delta deletes the
+commit files older than the log retention. Versions older than the retention are no longer
 readable: reproduce and recovery cannot go back that far.
 
 It holds the lake's lock like a layer run and is recorded in `pipeline_runs` as layer
@@ -13,8 +14,13 @@ It holds the lake's lock like a layer run and is recorded in `pipeline_runs` as 
 after (column `maintenance`). Its commits carry no run tag, so recovery trusts them: they
 rewrite files, never rows.
 
-Exit code 0 when done, 1 when it fails (the lake busy, a Delta error), 2 for a bad parameter,
-including a retention Delta refuses as too short while its retention check is on.
+With `--if-due N` it runs only when N bronze runs have succeeded since the last maintenance (the
+ledger's count, read without Spark on a local lake, so a run that is not due starts no JVM):
+what `lib.orchestration.schedule` runs after each succeeded run with N = `maintenance_every_runs`,
+and what a cron entry of its own can run.
+
+Exit code 0 when done or not due, 1 when it fails (the lake busy, a Delta error), 2 for a bad parameter,
+including a retention Delta's retention check refuses as too short (0 hours while the check is on).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from delta.tables import DeltaTable
-from pyspark.errors import AnalysisException, IllegalArgumentException
+from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -45,16 +51,33 @@ from lib.lake.session import build_spark, settings
 from lib.orchestration.runner import parse_overrides
 
 LAYER = "maintenance"
+BRONZE = "bronze"  # the layer whose runs --if-due counts: one per scheduled run
 NOTEBOOK = "maintain"
 LOG_RETENTION = "delta.logRetentionDuration"
-# VACUUM records what it deleted as commits (VACUUM START, VACUUM END) only with this setting on.
-VACUUM_LOGGING = {"spark.databricks.delta.vacuum.logging.enabled": "true"}
+
 TOO_SHORT = "DELTA_VACUUM_RETENTION_PERIOD_TOO_SHORT"
+# Delta's delta.deletedFileRetentionDuration, which the project leaves at its default: Delta refuses a log
+# retention below it, so a shorter maintenance retention deletes the files and keeps the commits this long.
+DELETED_FILE_RETENTION_HOURS = 7 * 24
 # What a commit file says of the files it adds: enough to find the partitions a commit changed.
 COMMIT_ADDS = T.StructType([T.StructField("add", T.StructType([
     T.StructField("partitionValues", T.MapType(T.StringType(), T.StringType())),
     T.StructField("dataChange", T.BooleanType()),
 ]))])
+
+
+def vacuum_settings(spark: SparkSession) -> dict[str, str]:
+    """VACUUM's settings for maintenance: it records what it deleted as commits (VACUUM START, VACUUM END), and
+    lists a table's files in as many tasks as the session runs at once.
+
+    Its listing otherwise takes `spark.sql.sources.parallelPartitionDiscovery.parallelism` tasks (10,000 by
+    default): on 2 cores that is a minute per table of tiny tasks, whatever the table's size.
+    """
+    tasks = str(spark.sparkContext.defaultParallelism)
+    return {
+        "spark.databricks.delta.vacuum.logging.enabled": "true",
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": tasks,
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,16 +121,16 @@ def maintain(spark: SparkSession, params: PipelineParams) -> MaintenanceSummary:
     lake = params.path("lake_dir")
     record = ledger.RunRecord(params.run_id or ledger.new_run_id(), LAYER, NOTEBOOK, params.as_dict())
     hours = params.maintenance_retention_hours
-    with lock.lake_lock(lake, record.run_id, LAYER, params.lock_timeout_seconds), _untagged(spark):
+    with lock.lake_lock(lake, record.run_id, LAYER, params.lock_timeout_seconds), _untagged(spark), \
+            settings(spark, vacuum_settings(spark)):
         _check_retention(spark, lake, hours)
         maintained = _maintained_versions(ledger.last_succeeded(spark, lake, LAYER))
         done: list[TableMaintenance] = []
         try:
-            with settings(spark, VACUUM_LOGGING):
-                for table in tables.TABLES.values():
-                    if storage.table_exists(spark, lake, table.name):
-                        done.append(maintain_table(spark, lake, table, maintained.get(table.name), hours))
-                        print(done[-1].describe(), flush=True)
+            for table in tables.TABLES.values():
+                if storage.table_exists(spark, lake, table.name):
+                    done.append(maintain_table(spark, lake, table, maintained.get(table.name), hours))
+                    print(done[-1].describe(), flush=True)
         except BaseException as error:
             _append(spark, lake, record, done, "failed", f"{type(error).__name__}: {error}".splitlines()[0][:2000])
             raise
@@ -132,7 +155,7 @@ def maintain_table(
         metrics = optimize.executeCompaction().first()["metrics"]
         compacted, written = metrics["numFilesRemoved"], metrics["numFilesAdded"]
     vacuumed, vacuumed_bytes = _vacuum(spark, lake, table.name, hours)
-    retention = f"interval {hours} hours"
+    retention = f"interval {max(hours, DELETED_FILE_RETENTION_HOURS)} hours"
     if before["properties"].get(LOG_RETENTION) != retention:
         spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('{LOG_RETENTION}' = '{retention}')")
     _checkpoint(spark, path)
@@ -210,18 +233,21 @@ def _checkpoint(spark: SparkSession, path: str) -> None:
 
 
 def _check_retention(spark: SparkSession, lake: str | Path, hours: int) -> None:
-    """Before anything is written: a retention Delta's retention check refuses is a bad parameter."""
-    if not storage.table_exists(spark, lake, ledger.TABLE):
+    """Before anything is written: a retention Delta's retention check refuses is a bad parameter.
+
+    The check compares with the tables' deleted-file retention, which the project leaves at its default.
+    """
+    if hours >= DELETED_FILE_RETENTION_HOURS or not storage.table_exists(spark, lake, ledger.TABLE):
         return
     try:
         spark.sql(f"VACUUM delta.`{storage.table_path(lake, ledger.TABLE)}` RETAIN {hours} HOURS DRY RUN").collect()
-    except IllegalArgumentException as error:
+    except Exception as error:  # Delta's refusal reaches Python as an IllegalArgumentException or a Py4JJavaError
         if TOO_SHORT not in str(error):
             raise
+        refusal = str(error).split(TOO_SHORT, 1)[1].strip(" ]").splitlines()[0].rstrip(".")
         raise ParameterError(
-            f"parameter maintenance_retention_hours={hours}: Delta refuses to vacuum files younger than the tables' "
-            "delta.deletedFileRetentionDuration (168 hours unless set), which a write in progress may still use; "
-            "expected at least that, or spark.databricks.delta.retentionDurationCheck.enabled=false in the session "
+            f"parameter maintenance_retention_hours={hours}: Delta's retention check refuses it ({refusal}); "
+            "expected more hours, or spark.databricks.delta.retentionDurationCheck.enabled=false in the session "
             "when no other process writes the lake"
         ) from None
 
@@ -261,6 +287,26 @@ def _untagged(spark: SparkSession) -> Iterator[None]:
             spark.conf.set(recovery.USER_METADATA_CONF, tag)
 
 
+def runs_since_maintenance(params: PipelineParams, spark: SparkSession | None = None) -> int:
+    """Succeeded bronze runs since the last succeeded maintenance; Spark is asked only for a lake on object storage."""
+    lake = params.path("lake_dir")
+    records = ledger.succeeded_without_spark(lake)
+    if records is None:
+        records = ledger.succeeded_records(spark or _spark(params), lake)
+    return ledger.runs_since(records, BRONZE, LAYER)
+
+
+def _spark(params: PipelineParams) -> SparkSession:
+    return build_spark(params.spark_master, app_name="lakehouse-maintain",
+                       shuffle_partitions=params.shuffle_partitions, driver_memory=params.driver_memory)
+
+
+def parse_every(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected a number of bronze runs >= 1")
+    return int(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lib.ops.maintain", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -268,12 +314,19 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"parameter file ({paths.PARAMS_RULE})")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one parameter, e.g. --set maintenance_retention_hours=336 (repeatable)")
+    parser.add_argument("--if-due", type=parse_every, metavar="N",
+                        help="run only if N bronze runs have succeeded since the last maintenance (else exit 0)")
     args = parser.parse_args(argv)
     try:
         params = load_params(args.params, parse_overrides(args.overrides))
-        spark = build_spark(params.spark_master, app_name="lakehouse-maintain",
-                            shuffle_partitions=params.shuffle_partitions, driver_memory=params.driver_memory)
-        summary = maintain(spark, params)
+        spark = None if args.if_due and storage.is_local(params.lake_dir) else _spark(params)
+        if args.if_due:
+            since = runs_since_maintenance(params, spark)
+            if since < args.if_due:
+                print(f"maintenance: not due, {since} of {args.if_due} bronze runs since the last one", flush=True)
+                return 0
+            print(f"maintenance: due, {since} bronze runs since the last one (--if-due {args.if_due})", flush=True)
+        summary = maintain(spark or _spark(params), params)
     except ParameterError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -4,7 +4,10 @@ One call processes what has landed (or, with `--date`, only that date's landing 
 three notebooks with a named parameter file in one kernel (one JVM; `--kernel-per-notebook` gives
 each its own), and keeps the executed notebooks in
 `<runs-dir>/<date>/<run_id>/`: the date is the one given with `--date`, else the UTC date of the
-run. After each run, succeeded or failed, only the newest `--keep` scheduled run folders stay.
+run. After each run, succeeded or failed, only the newest `--keep` scheduled run folders stay. After
+a succeeded run, `python -m lib.ops.maintain --if-due N` compacts and vacuums the tables once
+N = `maintenance_every_runs` bronze runs have succeeded since the last maintenance (0: never); it
+counts in its own process, which starts a JVM only when maintenance is due.
 A failure exits non-zero (2 for a bad parameter, 1 otherwise) with one line on stderr that names
 the notebook or the parameter and the reason.
 """
@@ -17,6 +20,7 @@ import dataclasses
 import datetime as dt
 import os
 import shutil
+import subprocess
 import sys
 import time
 import typing
@@ -127,6 +131,28 @@ def run_scheduled(
             print(f"removed old run folder {folder}", flush=True)
 
 
+class MaintenanceFailed(RuntimeError):
+    """lib.ops.maintain, started after the run, failed; its error line says why."""
+
+
+def maintain_if_due(params_file: Path, set_options: list[str], every: int) -> bool:
+    """Start `python -m lib.ops.maintain --if-due every` (0: never); whether it was started.
+
+    Its output joins the run's; a failure raises with its error line.
+    """
+    if every == 0:
+        return False
+    command = [sys.executable, "-m", "lib.ops.maintain", "--params", str(params_file),
+               *(f"--set={option}" for option in set_options), "--if-due", str(every)]
+    sys.stdout.flush()
+    result = subprocess.run(command, cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True)
+    if result.returncode != 0:
+        sys.stdout.write(result.stderr)
+        lines = [line for line in result.stderr.splitlines() if line.startswith("error:")] or ["(no error line)"]
+        raise MaintenanceFailed(f"lib.ops.maintain exited {result.returncode}: {lines[-1]}")
+    return True
+
+
 class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line on stderr, as the run's failures."""
 
@@ -176,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             folder = run_scheduled(
                 planned, args.params, args.runs_dir, args.keep, not args.no_progress, args.one_kernel
             )
+            every = load_params(args.params, planned.overrides).maintenance_every_runs
+            maintain_if_due(args.params, args.overrides, every)
     except ParameterError as error:
         print(f"error: {one_line(error)}", file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@ from pyspark.sql import SparkSession
 
 from lib.contracts.schemas import PIPELINE_RUNS
 from lib.lake import ledger, recovery, storage
+from lib.ops import maintain
 
 pytestmark = pytest.mark.lake
 
@@ -72,11 +73,23 @@ def test_the_ledger_is_read_again_after_another_writers_row_or_a_new_table_at_th
     assert ledger.succeeded_runs(spark, tmp_path) == {"a1", "a3", "a4"}
     assert ledger.last_succeeded(spark, tmp_path, "silver")["run_id"] == "run-4"
 
+    # What `lib.ops.maintain --if-due` counts, read without Spark: bronze runs since the last maintenance.
+    def bronze_since_maintenance() -> int:
+        return ledger.runs_since(ledger.succeeded_without_spark(tmp_path), "bronze", maintain.LAYER)
+
+    assert bronze_since_maintenance() == 2
+    ledger.append_record(spark, tmp_path, ledger_row("run-5", maintain.LAYER, "succeeded", "m1"))
+    assert bronze_since_maintenance() == 0
+    ledger.append_record(spark, tmp_path, ledger_row("run-6", "bronze", "succeeded", "a6"))
+    ledger.append_record(spark, tmp_path, ledger_row("run-7", maintain.LAYER, "failed", "m2"))
+    assert bronze_since_maintenance() == 1
+    assert ledger.succeeded_without_spark(tmp_path / "no-lake") == []
+
     # The lake deleted and started again: version 0 once more, another commit.
     shutil.rmtree(tmp_path / ledger.TABLE)
-    ledger.append_record(spark, tmp_path, ledger_row("run-5", "gold", "succeeded", "a5"))
+    ledger.append_record(spark, tmp_path, ledger_row("run-8", "gold", "succeeded", "a8"))
     assert storage.table_version(spark, tmp_path, ledger.TABLE) == 0
-    assert ledger.succeeded_runs(spark, tmp_path) == {"a5"}
+    assert ledger.succeeded_runs(spark, tmp_path) == {"a8"}
 
 
 def test_recovery_restores_a_table_whose_newest_commit_is_unfinished_and_leaves_a_finished_one(

@@ -3,14 +3,16 @@
 A copy of the ci lake's gold stage (3 generated days, run "fixture-run") gains two small days through
 the real pipeline, so that its partitions hold several files, and is maintained: every partition is
 compacted to one file, the first time. A second maintenance, through the command, finds nothing
-changed and compacts nothing; a bronze run after it undoes nothing; a retention Delta refuses is a
-bad parameter. On a copy, a maintenance with a retention of 0 hours (Delta's
-retention check off for it) deletes the compacted files, and reproducing the first run then stops in one line.
+changed and compacts nothing; a bronze run after it undoes nothing, and `--if-due 2` finds one bronze
+run since and does nothing; a retention Delta refuses is a bad parameter. On a copy, a maintenance
+with a retention of 0 hours (Delta's retention check off for it) deletes the compacted files, and
+reproducing the first run then stops in one line.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,8 @@ from lakehouse_testing import STAGE_RUN_ID, Stages, assert_same_rows, run_all_la
 from lib import layers
 from lib.contracts import tables
 from lib.lake import ledger, recovery, storage
-from lib.ops import maintain
+from lib.lake.session import settings
+from lib.ops import maintain, reproduce
 from lib.orchestration.notebooks import STORED_OUTPUTS_PARAMS
 
 PARTITIONED = tuple(table.name for table in tables.TABLES.values() if table.partitioning)
@@ -142,3 +145,60 @@ def test_a_second_maintenance_with_nothing_changed_compacts_nothing(
     for name, entry in row["maintenance"].items():
         assert (entry["partitions"], entry["files_compacted"]) == ([], 0), name
         assert entry["files_after"] == entry["files_before"], name
+
+
+def test_a_bad_parameter_is_one_line_and_exit_code_2(
+    spark: SparkSession, maintained: dict[str, Any], capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert maintain.main(["--params", str(STORED_OUTPUTS_PARAMS), "--set", "maintenance_retention_hours=-1"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "maintenance_retention_hours=-1: expected maintenance_retention_hours >= 0" in error
+
+    lake = maintained["lake"]
+    ledger_version = storage.table_version(spark, lake, ledger.TABLE)
+    refused = maintain.main(["--params", str(STORED_OUTPUTS_PARAMS), "--set", f"lake_dir={lake}",
+                             "--set", "maintenance_retention_hours=0"])
+    error = capsys.readouterr().err
+    assert refused == 2, error
+    assert error.count("\n") == 1 and "maintenance_retention_hours=0: Delta's retention check refuses it" in error
+    assert storage.table_version(spark, lake, ledger.TABLE) == ledger_version
+
+
+def test_reproducing_a_run_older_than_the_retention_is_one_line(
+    spark: SparkSession, maintained: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    shutil.copytree(maintained["root"], tmp_path, dirs_exist_ok=True)
+    lake = tmp_path / "lake"
+    no_retention = scratch_params(tmp_path, run_id="vacuum-all", generate_input=False, maintenance_retention_hours=0)
+    with settings(spark, RETENTION_CHECK_OFF):
+        vacuumed = {table.table: table for table in maintain.maintain(spark, no_retention).tables}
+    compacted_away = [maintained["before"]["events_raw"][partition] - files
+                      for partition, files in maintained["after"]["events_raw"].items()]
+    assert vacuumed["events_raw"].files_vacuumed >= len(set().union(*compacted_away)) > 0
+    runs = storage.read_table(spark, lake, ledger.TABLE).filter(F.col("run_id") == STAGE_RUN_ID)
+    started = runs.filter(F.col("layer") == "bronze").first()["started_at"]
+    capsys.readouterr()
+
+    code = reproduce.main(["--lake", str(lake), "--run-id", STAGE_RUN_ID, "--scratch", str(tmp_path / "scratch"),
+                           "--runs-dir", str(tmp_path / "runs")])
+
+    error = capsys.readouterr().err
+    assert code == 1
+    assert error.count("\n") == 1 and "Traceback" not in error and "Exception" not in error
+    assert f"error: run {STAGE_RUN_ID} of {started:%Y-%m-%d} cannot be reproduced: " in error
+    assert "the lake keeps 0 hours of versions (maintenance_retention_hours of maintenance run vacuum-all)" in error
+
+
+def test_if_due_counts_the_bronze_runs_since_the_last_maintenance_and_is_not_due_after_one(
+    spark: SparkSession, maintained: dict[str, Any], capsys: pytest.CaptureFixture[str],
+) -> None:
+    lake = maintained["lake"]
+    ledger_version = storage.table_version(spark, lake, ledger.TABLE)
+    capsys.readouterr()
+    code = maintain.main(["--params", str(STORED_OUTPUTS_PARAMS), "--set", f"lake_dir={lake}", "--if-due", "2"])
+    assert code == 0
+    assert "maintenance: not due, 1 of 2 bronze runs since the last one" in capsys.readouterr().out
+    assert storage.table_version(spark, lake, ledger.TABLE) == ledger_version
+    with pytest.raises(SystemExit) as usage:
+        maintain.main(["--params", str(STORED_OUTPUTS_PARAMS), "--if-due", "0"])
+    assert usage.value.code == 2

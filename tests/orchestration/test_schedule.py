@@ -1,4 +1,5 @@
-"""The scheduled command: one date's file at a time, dated run folders, pruning, one-line failures.
+"""The scheduled command: one date's file at a time, dated run folders, pruning, maintenance every N runs,
+one-line failures.
 
 A bad parameter stops the command before any kernel starts, so that test calls its `main` in this process;
 the runs of the series start the command itself, as a scheduler does.
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from lakehouse_testing import ran_in_one_kernel, write_params
+from lakehouse_testing import Stages, ran_in_one_kernel, write_params
 from lib.contracts.params import ParameterError
 from lib.orchestration import schedule
 from lib.synthetic.generator import HEADER, generate_landing
@@ -60,8 +61,10 @@ def test_a_date_then_all_landed_files_ingest_each_file_once_and_keep_the_newest_
     unrelated = runs_dir / "20191001T000000Z-manual"
     unrelated.mkdir(parents=True)
 
-    first = run_schedule(params_file, runs_dir, "--date", str(DAYS[0]), "--keep", "1")
+    every_two = ("--set", "maintenance_every_runs=2")
+    first = run_schedule(params_file, runs_dir, "--date", str(DAYS[0]), "--keep", "1", *every_two)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr
+    assert "maintenance: not due, 1 of 2 bronze runs since the last one" in first.stdout
     assert rows_per_source_file(tmp_path / "lake") == {"2019-10-01.csv": expected["2019-10-01.csv"]}
     (first_folder,) = scheduled_run_folders(runs_dir)
     assert first_folder.startswith("2019-10-01/")
@@ -73,9 +76,13 @@ def test_a_date_then_all_landed_files_ingest_each_file_once_and_keep_the_newest_
 
     # Without --date, everything landed: the first date's file again, which is not ingested twice, and the
     # second's. With a kernel per notebook, as JupyterLab runs them.
-    again = run_schedule(params_file, runs_dir, "--keep", "1", "--kernel-per-notebook")
+    again = run_schedule(params_file, runs_dir, "--keep", "1", "--kernel-per-notebook", *every_two)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr
     assert rows_per_source_file(tmp_path / "lake") == expected
+    # The second bronze run makes maintenance due: it ran after the series, and the ledger says so.
+    assert "maintenance: due, 2 bronze runs since the last one (--if-due 2)" in again.stdout
+    runs = DeltaTable(tmp_path / "lake" / "pipeline_runs").to_pyarrow_table(columns=["layer", "status"]).to_pylist()
+    assert runs[-1] == {"layer": "maintenance", "status": "succeeded"}, runs
 
     (kept,) = scheduled_run_folders(runs_dir)
     assert not ran_in_one_kernel(runs_dir / kept), "each notebook numbers its cells from 1 in a kernel of its own"
@@ -96,6 +103,16 @@ def test_failing_notebook_exits_non_zero_with_one_line_naming_it(tmp_path: Path)
     assert "RuleFailure: rule valid_price (action fail)" in line
     (folder,) = schedule.scheduled_folders(tmp_path / "runs")
     assert folder.parent.name == "2019-10-01" and str(folder / "02_silver.ipynb") in line
+
+
+@pytest.mark.end_to_end
+def test_a_failing_maintenance_after_a_run_is_raised_with_its_error_line(stages: Stages, tmp_path: Path) -> None:
+    stages.copy("bronze", tmp_path)  # its ledger holds one succeeded bronze run: maintenance every run is due
+    params_file = write_params(tmp_path, **SCHEDULED_RUN, maintenance_retention_hours=0)
+    assert schedule.maintain_if_due(params_file, [], 0) is False
+    refused = r"lib.ops.maintain exited 2: error: parameter maintenance_retention_hours=0: Delta's retention check"
+    with pytest.raises(schedule.MaintenanceFailed, match=refused):
+        schedule.maintain_if_due(params_file, [], 1)
 
 
 def test_bad_parameter_or_missing_landing_folder_is_one_line_before_any_notebook(
