@@ -142,7 +142,7 @@ def maintain_if_due(params_file: Path, set_options: list[str], every: int) -> bo
     """
     if every == 0:
         return False
-    command = [sys.executable, "-m", "lib.ops.maintain", "--params", str(params_file),
+    command = [sys.executable, "-m", "lib.ops.maintain", "--params", str(params_file.absolute()),
                *(f"--set={option}" for option in set_options), "--if-due", str(every)]
     sys.stdout.flush()
     result = subprocess.run(command, cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True)
