@@ -243,6 +243,31 @@ def markdown(results: list[dict], context: dict, chart_name: str) -> str:
     return "\n".join(lines)
 
 
+def sections(markdown_text: str) -> list[tuple[str, str]]:
+    """The document cut at its `## ` headings: (heading line, the section's text), the text before the first
+    under the heading ""."""
+    found: list[tuple[str, list[str]]] = [("", [])]
+    for line in markdown_text.splitlines(keepends=True):
+        if line.startswith("## "):
+            found.append((line.rstrip("\n"), []))
+        found[-1][1].append(line)
+    return [(heading, "".join(lines)) for heading, lines in found]
+
+
+def merge_sections(new: str, old: str, before: str = TUNING_NOTES[0]) -> str:
+    """`new`, with each section of `old` whose heading `new` lacks put back before the heading `before` (or at
+    the end): what another command wrote into the same document stays when this one writes it again."""
+    ours = sections(new)
+    headings = {heading for heading, _ in ours}
+    kept = "".join(text.rstrip("\n") + "\n\n" for heading, text in sections(old) if heading and heading not in headings)
+    if not kept:
+        return new
+    at = next((i for i, (heading, _) in enumerate(ours) if heading == before), len(ours))
+    merged = ["".join(text for _, text in ours[:at]).rstrip("\n") + "\n\n", kept,
+              "".join(text for _, text in ours[at:])]
+    return "".join(merged).rstrip("\n") + "\n"
+
+
 def write_chart(results: list[dict], path: Path) -> None:
     """Stacked seconds per layer: pipeline, plain PySpark and DuckDB per size, and new day against rebuild."""
     import matplotlib

@@ -148,7 +148,8 @@ def bench_size(rows: int, args: argparse.Namespace) -> dict:
 def write_report(context: dict, results: list[dict], out: Path, chart: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     report.write_chart(results, chart)
-    out.write_text(report.markdown(results, context, chart.name))
+    written = report.markdown(results, context, chart.name)
+    out.write_text(report.merge_sections(written, out.read_text()) if out.exists() else written)
     say(f"wrote {out} and {chart}")
 
 

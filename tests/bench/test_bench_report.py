@@ -75,3 +75,19 @@ def test_from_results_of_a_run_without_the_plain_job_writes_the_duckdb_ratios_on
     assert row_of(markdown, "**pipeline ÷ DuckDB**")[6] == "**12.5×**"
     assert row_of(markdown, "Spark + Delta pipeline")[2] == "–"
     assert (tmp_path / "benchmarks.png").stat().st_size > 0
+
+
+def test_writing_the_report_again_keeps_the_sections_another_command_wrote(tmp_path: Path) -> None:
+    results, out = tmp_path / "results.json", tmp_path / "benchmarks.md"
+    results.write_text(json.dumps(SAVED))
+    assert main(["--from-results", str(results), "--out", str(out)]) == 0
+    first = out.read_text()
+    maintenance = "## Daily runs, then maintenance\n\nevents_raw: 440 -> 21 files.\n"
+    tuning = first.index("## What was tuned")
+    out.write_text(first[:tuning] + maintenance + "\n" + first[tuning:])
+
+    assert main(["--from-results", str(results), "--out", str(out)]) == 0
+    again = out.read_text()
+    assert again.count("## Daily runs, then maintenance\n") == 1 and "events_raw: 440 -> 21 files." in again
+    assert again.index("## Daily runs, then maintenance") < again.index("## What was tuned")
+    assert again.replace(maintenance + "\n", "") == first
