@@ -316,6 +316,28 @@ def _check_writable_folder(key: str, value: str, folder: Path, accepted: str) ->
         raise ParameterError(f"{prefix}: folder {folder} {verb} ({error.strerror}); expected {accepted}") from None
 
 
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    """`key=value` pairs from the command line, values read as YAML (numbers, booleans, lists, mappings).
+
+    A dotted key sets one entry of a mapping parameter (`rule_actions.valid_user_id=warn`), and
+    a mapping value merges into what the parameter file set rather than replacing it: the text
+    after the first dot is the entry's key, so a header name given to column_aliases may hold dots.
+    """
+    overrides: dict[str, object] = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator:
+            raise ParameterError(f"--set {pair!r}: expected key=value, e.g. --set generator_days=7")
+        name, dot, entry = key.strip().partition(".")
+        if dot and not entry:
+            raise ParameterError(
+                f"--set {pair!r}: expected {name}.KEY=value, e.g. --set rule_actions.valid_user_id=warn"
+            )
+        parsed = yaml.safe_load(value)
+        overrides = merge_parameters(overrides, {name: {entry: parsed} if dot else parsed})
+    return overrides
+
+
 def load_params(path: str | Path, overrides: Mapping[str, Any] | None = None) -> PipelineParams:
     """Load and validate a parameter file, with overrides (e.g. from the command line) merged in."""
     path = Path(path)

@@ -42,13 +42,12 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lib.contracts import paths, tables
-from lib.contracts.params import ParameterError, PipelineParams, load_params
+from lib.contracts.params import ParameterError, PipelineParams, load_params, parse_overrides
 from lib.contracts.paths import REPO_ROOT
 from lib.contracts.schemas import MAINTENANCE_RUNS
 from lib.lake import ledger, lock, recovery, storage
 from lib.lake.lock import LakeBusy
 from lib.lake.session import build_spark, settings
-from lib.orchestration.runner import parse_overrides
 
 LAYER = "maintenance"
 BRONZE = "bronze"  # the layer whose runs --if-due counts: one per scheduled run

@@ -26,14 +26,13 @@ from pyspark.sql import functions as F
 
 from lib import layers
 from lib.contracts import paths, tables
-from lib.contracts.params import ParameterError, PipelineParams, load_params
+from lib.contracts.params import ParameterError, PipelineParams, load_params, parse_overrides
 from lib.contracts.paths import REPO_ROOT
 from lib.contracts.schemas import QUARANTINE_COLUMNS, QUARANTINE_HISTORY, conform
 from lib.lake import dq_metrics, ledger, storage, transaction
 from lib.lake.session import build_spark
 from lib.layers import silver as silver_layer
 from lib.layers.summary import start_record
-from lib.orchestration.runner import parse_overrides
 from lib.transforms import quality, silver
 
 NOTEBOOK = "replay"

@@ -37,14 +37,19 @@ from pyspark.sql import Row, SparkSession
 from pyspark.sql import functions as F
 
 from lib.contracts import paths
-from lib.contracts.params import ParameterError, PipelineParams, merge_parameters, params_from_mapping
+from lib.contracts.params import (
+    ParameterError,
+    PipelineParams,
+    merge_parameters,
+    params_from_mapping,
+    parse_overrides,
+)
 from lib.lake import ledger, recovery, storage, timetravel
 from lib.lake.session import build_spark
 from lib.layers import bronze
 from lib.ops import maintain
 from lib.ops.compare import compare_ledger, compare_tables
 from lib.orchestration import notebooks
-from lib.orchestration.runner import parse_overrides
 from lib.transforms import landing_files
 
 LAYERS: tuple[str, ...] = ("bronze", "silver", "gold")

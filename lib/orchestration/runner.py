@@ -15,36 +15,13 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
 from deltalake import DeltaTable
 
 from lib.contracts import paths, tables
-from lib.contracts.params import ParameterError, check_paths, load_params, merge_parameters
+from lib.contracts.params import ParameterError, check_paths, load_params, parse_overrides
 from lib.contracts.paths import REPO_ROOT
 from lib.lake import ledger
 from lib.orchestration import notebooks
-
-
-def parse_overrides(pairs: list[str]) -> dict[str, object]:
-    """`key=value` pairs from the command line, values read as YAML (numbers, booleans, lists, mappings).
-
-    A dotted key sets one entry of a mapping parameter (`rule_actions.valid_user_id=warn`), and
-    a mapping value merges into what the parameter file set rather than replacing it: the text
-    after the first dot is the entry's key, so a header name given to column_aliases may hold dots.
-    """
-    overrides: dict[str, object] = {}
-    for pair in pairs:
-        key, separator, value = pair.partition("=")
-        if not separator:
-            raise ParameterError(f"--set {pair!r}: expected key=value, e.g. --set generator_days=7")
-        name, dot, entry = key.strip().partition(".")
-        if dot and not entry:
-            raise ParameterError(
-                f"--set {pair!r}: expected {name}.KEY=value, e.g. --set rule_actions.valid_user_id=warn"
-            )
-        parsed = yaml.safe_load(value)
-        overrides = merge_parameters(overrides, {name: {entry: parsed} if dot else parsed})
-    return overrides
 
 
 def run_series(

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from lib.contracts import paths
-from lib.contracts.params import ParameterError, check_paths, load_params
+from lib.contracts.params import ParameterError, check_paths, load_params, parse_overrides
 from lib.contracts.paths import REPO_ROOT
 from lib.lake import ledger
 from lib.orchestration import notebooks, runner
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.monotonic()
     try:
-        overrides = runner.parse_overrides(args.overrides)
+        overrides = parse_overrides(args.overrides)
         planned = plan_run(args.params, overrides, args.runs_dir, args.date, args.date_glob)
     except ParameterError as error:
         print(f"error: {one_line(error)}", file=sys.stderr)

@@ -19,12 +19,12 @@ from lib.contracts.params import (
     load_params,
     merge_parameters,
     params_from_mapping,
+    parse_overrides,
 )
 from lib.contracts.paths import REPO_ROOT
 from lib.ops import replay, reproduce
 from lib.orchestration import notebooks, runner, schedule
 from lib.orchestration.notebooks import NOTEBOOK_DIR, SERIES, declared_parameters
-from lib.orchestration.runner import parse_overrides
 
 ALL_DROP = {
     "valid_event_time": "drop",
