@@ -92,7 +92,8 @@ class PipelineParams:
     gold_full_rebuild: bool = False  # rebuild gold from all of silver, not only what new rows touch
     lock_timeout_seconds: Annotated[int, Field(ge=0)] = 600  # wait this long for another run on the lake, then stop
     # lib.ops.maintain: VACUUM keeps the files, and the Delta log the commits, of this many hours back (30 days,
-    # Delta's own log retention: as far as reproduce reaches); Delta refuses less than 168 unless told otherwise
+    # Delta's own log retention: as far as reproduce reaches); Delta's retention check refuses 0, and below 168
+    # the log keeps its commits 168 hours
     maintenance_retention_hours: Annotated[int, Field(ge=0)] = MAINTENANCE_RETENTION_HOURS
     # lib.orchestration.schedule runs lib.ops.maintain after a succeeded run once this many bronze runs have
     # succeeded since the last maintenance; 0: never

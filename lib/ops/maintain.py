@@ -53,7 +53,6 @@ LAYER = "maintenance"
 BRONZE = "bronze"  # the layer whose runs --if-due counts: one per scheduled run
 NOTEBOOK = "maintain"
 LOG_RETENTION = "delta.logRetentionDuration"
-
 TOO_SHORT = "DELTA_VACUUM_RETENTION_PERIOD_TOO_SHORT"
 # Delta's delta.deletedFileRetentionDuration, which the project leaves at its default: Delta refuses a log
 # retention below it, so a shorter maintenance retention deletes the files and keeps the commits this long.
