@@ -84,6 +84,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # Test files whose figures make the reliability summary: file -> what each of its tests tries.
 RELIABILITY_FILES = {
     "test_reliability.py": "faults injected",
+    "test_maintain_faults.py": "maintenance faults injected",
     "test_bad_input.py": "bad-input and drift kinds tried",
     "test_gold_incremental.py": "incremental-vs-rebuild comparisons",
 }

@@ -110,6 +110,13 @@ def run_all_layers(spark: SparkSession, params: PipelineParams) -> dict[str, lay
     }
 
 
+def with_a_fourth_day(spark: SparkSession, stages: Stages, root: Path, run_id: str) -> Path:
+    """The gold stage (days 1-3, run STAGE_RUN_ID) copied to root, then day 4 loaded here by run `run_id`; root."""
+    stages.copy("gold", root)
+    run_all_layers(spark, scratch_params(root, run_id=run_id, generator_days=4))
+    return root
+
+
 def comparable(df: DataFrame, decimals: int | None = None) -> DataFrame:
     """The DataFrame as `assert_same_rows` compares it: doubles rounded to `decimals` places when given, and NaN
     moved out of its column into NAN_COLUMNS, the names of the row's columns that held NaN.

@@ -14,28 +14,16 @@ import time
 from pathlib import Path
 
 import pytest
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import SparkSession
 
-from faults import KillPoint, run_and_kill, start_layers
-from lakehouse_testing import (
-    RUN_DECIMALS,
-    STAGES,
-    Stages,
-    assert_same_rows,
-    comparable,
-    record_reliability,
-    scratch_params,
-)
+from faults import KillPoint, assert_as_the_clean_run, run_and_kill, start_layers
+from lakehouse_testing import STAGES, Stages, assert_same_rows, scratch_params
 from lib import layers
 from lib.contracts.params import PipelineParams
 from lib.lake import lock, recovery, storage
-from lib.layers import GOLD_TABLES
-from lib.ops.compare import AUDIT_COLUMNS
 
 # The stages after landing are the layers, in the order they run.
 LAYERS = STAGES[1:]
-DATA_TABLES = ("events_raw", "events_cleaned", "events_quarantine", *GOLD_TABLES)
 KILL_POINTS = (
     KillPoint("bronze", "events_raw"),
     KillPoint("silver", "events_cleaned"),
@@ -55,8 +43,6 @@ LONG_KILL_POINTS = (
 )
 if os.environ.get("LAKEHOUSE_RELIABILITY_LONG"):
     KILL_POINTS += LONG_KILL_POINTS
-# Working column of the comparison: +1 for a row of the lake compared, -1 for a row of the clean run.
-SIDE = "__side"
 
 
 def stage_before(layer: str) -> str:
@@ -67,52 +53,6 @@ def stage_before(layer: str) -> str:
 def run_from(spark: SparkSession, params: PipelineParams, layer: str) -> dict[str, layers.LayerSummary]:
     """The layer and the ones after it, in this process."""
     return {name: getattr(layers, f"run_{name}")(spark, params) for name in LAYERS[LAYERS.index(layer):]}
-
-
-def compare_with_clean_run(spark: SparkSession, lake: Path, clean_lake: Path) -> dict[str, tuple[int, int, int]]:
-    """Per table: (rows of the clean run, of them missing here, rows here beyond the clean run), as multisets.
-
-    The rows are compared as `assert_same_rows` compares two runs (without the audit columns, doubles to
-    RUN_DECIMALS places), counted rather than asserted: the counts make the reliability summary.
-    """
-    differences = {}
-    for name in DATA_TABLES:
-        got, expected = (comparable(storage.read_table(spark, folder, name).drop(*AUDIT_COLUMNS), RUN_DECIMALS)
-                         for folder in (lake, clean_lake))
-        differences[name] = multiset_difference(got, expected)
-    return differences
-
-
-def multiset_difference(got: DataFrame, expected: DataFrame) -> tuple[int, int, int]:
-    """(rows expected, expected rows missing from got, rows of got beyond the expected), in one pass.
-
-    What two `exceptAll`s and three counts would give: each distinct row, nulls equal, counted on both sides.
-    """
-    sides = got.withColumn(SIDE, F.lit(1)).unionByName(expected.withColumn(SIDE, F.lit(-1)))
-    per_row = sides.groupBy(*got.columns).agg(
-        F.sum(F.when(F.col(SIDE) < 0, 1).otherwise(0)).alias("expected"), F.sum(SIDE).alias("surplus")
-    )
-    totals = per_row.agg(
-        F.sum("expected"), F.sum(F.greatest(-F.col("surplus"), F.lit(0))), F.sum(F.greatest("surplus", F.lit(0)))
-    ).first()
-    return tuple(int(total or 0) for total in totals)
-
-
-def record_outcome(record_property, fault: str, differences: dict[str, tuple[int, int, int]]) -> None:
-    record_reliability(
-        record_property,
-        fault,
-        tables_compared=len(differences),
-        tables_equal=sum(lost == extra == 0 for _, lost, extra in differences.values()),
-        rows_compared=sum(rows for rows, _, _ in differences.values()),
-        rows_lost=sum(lost for _, lost, _ in differences.values()),
-        rows_duplicated=sum(extra for _, _, extra in differences.values()),
-    )
-
-
-def assert_equal_to_the_clean_run(differences: dict[str, tuple[int, int, int]]) -> None:
-    lost_and_extra = {name: (lost, extra) for name, (_, lost, extra) in differences.items()}
-    assert lost_and_extra == {name: (0, 0) for name in DATA_TABLES}
 
 
 @pytest.mark.end_to_end
@@ -128,9 +68,7 @@ def test_sigkill_then_rerun_equals_a_clean_run(
 
     rerun = run_from(spark, scratch_params(tmp_path, run_id="after-kill", generate_input=False), point.layer)
 
-    differences = compare_with_clean_run(spark, params.path("lake_dir"), pipeline_lake)
-    record_outcome(record_property, f"SIGKILL {point.label}", differences)
-    assert_equal_to_the_clean_run(differences)
+    assert_as_the_clean_run(spark, params.path("lake_dir"), pipeline_lake, record_property, f"SIGKILL {point.label}")
     undone = {rollback.table for summary in rerun.values() for rollback in summary.record.rollbacks}
     if point.table != "events_raw":
         assert point.table in undone or point.version is None
@@ -161,9 +99,7 @@ def test_failed_run_is_undone_and_the_next_run_completes(
     assert set(undone) == {"events_quarantine", "customer_metrics"}
     assert undone["events_quarantine"].runs == ("dead-run (silver)",)
     assert storage.table_version(spark, lake, "events_cleaned") == cleaned_version
-    differences = compare_with_clean_run(spark, lake, pipeline_lake)
-    record_outcome(record_property, "unfinished silver commits", differences)
-    assert_equal_to_the_clean_run(differences)
+    assert_as_the_clean_run(spark, lake, pipeline_lake, record_property, "unfinished silver commits")
 
 
 def test_a_busy_lake_refuses_after_the_timeout_naming_the_holder(
@@ -189,8 +125,6 @@ def test_two_runs_at_once_wait_for_each_other(
     assert [child.returncode for child in children] == [0, 0], "\n".join(output[-2000:] for output in outputs)
     assert any("is being written by run concurrent-" in output for output in outputs)
 
-    differences = compare_with_clean_run(spark, tmp_path / "lake", pipeline_lake)
-    record_outcome(record_property, "two runs at once", differences)
-    assert_equal_to_the_clean_run(differences)
+    assert_as_the_clean_run(spark, tmp_path / "lake", pipeline_lake, record_property, "two runs at once")
     runs = storage.read_table(spark, tmp_path / "lake", "pipeline_runs").select("run_id", "layer", "status")
     assert_same_rows(runs, [(f"concurrent-{n}", layer, "succeeded") for n in (1, 2) for layer in LAYERS])

@@ -17,7 +17,7 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
-from lakehouse_testing import Stages, assert_same_rows, ran_in_one_kernel, run_all_layers, scratch_params
+from lakehouse_testing import Stages, assert_same_rows, ran_in_one_kernel, with_a_fourth_day
 from lib.lake import storage, timetravel
 from lib.ops import reproduce
 
@@ -27,10 +27,7 @@ GOLD = ("conversion_funnel", "customer_metrics", "daily_sales_summary", "product
 @pytest.fixture(scope="module")
 def two_runs(spark: SparkSession, stages: Stages, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A lake after a first run on days 1-3 (the gold stage) and a second run adding day 4; its folder."""
-    root = tmp_path_factory.mktemp("reproduce")
-    stages.copy("gold", root)
-    run_all_layers(spark, scratch_params(root, run_id="second-run", generator_days=4))
-    return root
+    return with_a_fourth_day(spark, stages, tmp_path_factory.mktemp("reproduce"), "second-run")
 
 
 def run_command(root: Path, tmp_path: Path, run_id: str, *options: str) -> list[str]:
