@@ -29,6 +29,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from delta.tables import DeltaTable
+from pyspark import SparkContext
 from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -339,4 +341,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if SparkContext._active_spark_context is None:
+        # No JVM was started (not due, or a bad parameter). delta-rs's read of the ledger leaves native threads
+        # that abort the interpreter's teardown ("terminate called without an active exception", exit -6)
+        # in most runs; with nothing to stop, the process ends without it.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
