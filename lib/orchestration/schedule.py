@@ -45,6 +45,7 @@ class ScheduledRun:
     run_id: str
     folder: Path
     overrides: dict[str, object]
+    maintenance_every_runs: int = 0  # maintain after the run once this many bronze runs succeeded since the last
 
 
 def landing_glob_for(date: dt.date, pattern: str = DEFAULT_DATE_GLOB) -> str:
@@ -74,7 +75,7 @@ def plan_run(
     run_id = params.run_id or ledger.new_run_id(now)
     planned["run_id"] = run_id
     label = (date or now.date()).isoformat()
-    return ScheduledRun(run_id, runs_dir / label / run_id, planned)
+    return ScheduledRun(run_id, runs_dir / label / run_id, planned, params.maintenance_every_runs)
 
 
 def scheduled_folders(runs_dir: Path) -> list[Path]:
@@ -202,8 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             folder = run_scheduled(
                 planned, args.params, args.runs_dir, args.keep, not args.no_progress, args.one_kernel
             )
-            every = load_params(args.params, planned.overrides).maintenance_every_runs
-            maintain_if_due(args.params, args.overrides, every)
+            maintain_if_due(args.params, args.overrides, planned.maintenance_every_runs)
     except ParameterError as error:
         print(f"error: {one_line(error)}", file=sys.stderr)
         return 2

@@ -135,6 +135,7 @@ def test_date_selects_its_files_and_names_the_run_folder(tmp_path: Path) -> None
     now = dt.datetime(2019, 10, 3, 6, 0, tzinfo=dt.timezone.utc)
     dated = schedule.plan_run(params_file, {}, tmp_path / "runs", DAYS[1], now=now)
     assert dated.overrides["landing_glob"] == "*2019-10-02*"
+    assert dated.maintenance_every_runs == 10, "the parameter's default, read once with the run's other parameters"
     assert dated.folder == tmp_path / "runs" / "2019-10-02" / dated.run_id
     assert dated.run_id.startswith("20191003T060000Z-")
     undated = schedule.plan_run(params_file, {}, tmp_path / "runs", None, now=now)
