@@ -27,10 +27,15 @@ from lib.contracts.schemas import with_column_comments
 
 @dataclasses.dataclass(frozen=True)
 class WriteResult:
-    """A Delta commit: the version it created and the operation's metrics."""
+    """A Delta commit: the version it created and the operation's metrics.
+
+    `committed` is false for a MERGE that changed nothing: Delta makes no commit then, and `version`
+    is the table's version as it was.
+    """
 
     version: int
     metrics: dict[str, int]
+    committed: bool = True
 
 
 def table_path(lake_dir: str | Path, name: str) -> str:
@@ -232,6 +237,7 @@ def insert_new(
         rows = created.metrics.get("numOutputRows", 0)
         return WriteResult(created.version, {"numSourceRows": rows, "numTargetRowsInserted": rows})
     condition = null_safe_match(key) + (f" AND ({target_filter})" if target_filter else "")
+    before = table_version(spark, lake_dir, name)
     (
         DeltaTable.forPath(spark, path)
         .alias("t")
@@ -239,7 +245,16 @@ def insert_new(
         .whenNotMatchedInsertAll()
         .execute()
     )
-    return _last_commit(spark, path)
+    return _merge_commit(df, path, before)
+
+
+def _merge_commit(source: DataFrame, path: str, before: int | None) -> WriteResult:
+    """The commit a MERGE just made; when it made none (nothing to insert or update), the version as it
+    was, no commit, and the source's row count under the name a MERGE's metrics give it."""
+    commit = _newest_commit(source.sparkSession, path)
+    if commit is not None and commit.version != before:
+        return WriteResult(commit.version, commit.metrics)
+    return WriteResult(before, {"numSourceRows": source.count(), "numTargetRowsInserted": 0}, committed=False)
 
 
 def delete_or_update_matched(

@@ -66,7 +66,8 @@ def run_silver(spark: SparkSession, params: PipelineParams, notebook: str = "02_
             keys = silver_keys(spark, lake, silver_version, batch_dates)
             already_in_silver = cleaned.join(keys, on=silver.same_event(cleaned, keys), how="left_semi").count()
         merged = storage.insert_new(cleaned, lake, "events_cleaned", silver.DEDUP_KEY, batch_dates)
-        record.versions_written["events_cleaned"] = merged.version
+        if merged.committed:  # a batch of duplicates only: Delta made no commit
+            record.versions_written["events_cleaned"] = merged.version
         counts = details["counts"] = quality.as_counts(observation.get)
         quarantined = 0
         if counts["evaluated"] - counts["kept"] > 0:

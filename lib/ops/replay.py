@@ -171,7 +171,8 @@ def _write(
     if tally[RELEASED]:
         cleaned = silver.build_events_cleaned(outcomes.filter(F.col("outcome") == RELEASED))
         merged = storage.insert_new(cleaned, lake, "events_cleaned", silver.DEDUP_KEY)
-        record.versions_written["events_cleaned"] = merged.version
+        if merged.committed:  # a batch of duplicates only: Delta made no commit
+            record.versions_written["events_cleaned"] = merged.version
         inserted = merged.metrics.get("numTargetRowsInserted", 0)
     leaving = tally[RELEASED] + tally["duplicates_in_batch"] + tally["duplicates_in_silver"]
     if leaving or tally["reasons_changed"]:
