@@ -29,11 +29,11 @@ from lakehouse_testing import RUN_DECIMALS, comparable, record_reliability
 from lib.contracts.params import PipelineParams
 from lib.contracts.paths import REPO_ROOT
 from lib.lake import storage
-from lib.layers import GOLD_TABLES
+from lib.layers.gold import GOLD_TABLES, STATE_TABLES
 from lib.ops.compare import AUDIT_COLUMNS
 
 # The tables a faulted lake is compared on with a clean run: every table of data, none of the bookkeeping.
-DATA_TABLES = ("events_raw", "events_cleaned", "events_quarantine", *GOLD_TABLES)
+DATA_TABLES = ("events_raw", "events_cleaned", "events_quarantine", *GOLD_TABLES, *STATE_TABLES)
 # Working column of the comparison: +1 for a row of the lake compared, -1 for a row of the clean run.
 SIDE = "__side"
 

@@ -65,6 +65,10 @@ CUSTOMER_METRICS = struct(tables.CUSTOMER_METRICS.columns)
 PRODUCT_PERFORMANCE = struct(tables.PRODUCT_PERFORMANCE.columns)
 DAILY_SALES_SUMMARY = struct(tables.DAILY_SALES_SUMMARY.columns)
 CONVERSION_FUNNEL = struct(tables.CONVERSION_FUNNEL.columns)
+CUSTOMER_SESSIONS = struct(tables.CUSTOMER_SESSIONS.columns)
+CUSTOMER_VIEWED_PRODUCTS = struct(tables.CUSTOMER_VIEWED_PRODUCTS.columns)
+PRODUCT_USERS = struct(tables.PRODUCT_USERS.columns)
+PRODUCT_TOTALS = struct(tables.PRODUCT_TOTALS.columns)
 DQ_METRICS = struct(tables.DQ_METRICS.columns)
 # The ledger's columns that only a maintenance run (lib.ops.maintain) fills. A layer run's row leaves them out
 # (PIPELINE_RUNS), so a lake never maintained has none of them; the first maintenance's row, with every

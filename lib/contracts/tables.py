@@ -14,7 +14,7 @@ import types
 from collections.abc import Mapping
 
 # The lake's layers in the order data flows through them.
-LAYERS: tuple[str, ...] = ("bronze", "silver", "gold", "quality", "ledger")
+LAYERS: tuple[str, ...] = ("bronze", "silver", "gold_state", "gold", "quality", "ledger")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -297,11 +297,76 @@ QUARANTINE_HISTORY = _registered(Table(
     on_demand=True,
 ))
 
+# Gold's own state: what an incremental gold run needs beyond the four tables to add a day's rows to them
+# without reading all of silver. Exact distinct counts come from the distinct pairs kept here (a day's new
+# pairs are those not yet in the table); the mean price and the latest catalog values from a product's totals.
+CUSTOMER_SESSIONS = _registered(Table(
+    name="customer_sessions",
+    layer="gold_state",
+    holds="Every distinct (user, session) pair of silver: customer_metrics.total_sessions is its count per user.",
+    built_from=(Upstream("events_cleaned", "new pairs"),),
+    key=("user_id", "user_session"),
+    properties={"delta.dataSkippingStatsColumns": "user_id"},
+    columns=(
+        Column("user_id", "BIGINT", "User identifier (customer_metrics.user_id)"),
+        Column("user_session", "STRING", "A non-null user_session among the user's events"),
+    ),
+))
+
+CUSTOMER_VIEWED_PRODUCTS = _registered(Table(
+    name="customer_viewed_products",
+    layer="gold_state",
+    holds="Every distinct (user, product) pair of silver's view events: unique_products_viewed counts them per user.",
+    built_from=(Upstream("events_cleaned", "new pairs"),),
+    key=("user_id", "product_id"),
+    properties={"delta.dataSkippingStatsColumns": "user_id"},
+    columns=(
+        Column("user_id", "BIGINT", "User identifier (customer_metrics.user_id)"),
+        Column("product_id", "BIGINT", "A product the user has a view event of"),
+    ),
+))
+
+PRODUCT_USERS = _registered(Table(
+    name="product_users",
+    layer="gold_state",
+    holds="Every distinct (product, user) pair of silver: product_performance.unique_users is its count per product.",
+    built_from=(Upstream("events_cleaned", "new pairs"),),
+    key=("product_id", "user_id"),
+    properties={"delta.dataSkippingStatsColumns": "product_id"},
+    columns=(
+        Column("product_id", "BIGINT", "Product identifier (product_performance.product_id)"),
+        Column("user_id", "BIGINT", "A user with an event of the product"),
+    ),
+))
+
+PRODUCT_TOTALS = _registered(Table(
+    name="product_totals",
+    layer="gold_state",
+    holds="One row per product: the sums behind product_performance.avg_price and the time of its latest event.",
+    built_from=(Upstream("events_cleaned", "sums of new rows"),),
+    key=("product_id",),
+    columns=(
+        Column("product_id", "BIGINT", "Product identifier (product_performance.product_id)"),
+        Column("priced_events", "BIGINT", "The product's events with a price"),
+        Column("price_sum", "DOUBLE", "Sum of price over the product's events: avg_price = price_sum / priced_events"),
+        Column(
+            "latest_event_time",
+            "TIMESTAMP",
+            "The product's latest event_time: the event whose category_id, category_l1 and brand product_performance "
+            "shows",
+        ),
+    ),
+))
+
 CUSTOMER_METRICS = _registered(Table(
     name="customer_metrics",
     layer="gold",
     holds="One row per user: activity, revenue, segment, RFM, churn.",
-    built_from=(Upstream("events_cleaned"),),
+    built_from=(
+        Upstream("events_cleaned"),
+        Upstream("customer_sessions", "sessions"),
+        Upstream("customer_viewed_products", "products viewed"),
+    ),
     key=("user_id",),
     columns=(
         Column("user_id", "BIGINT", "User identifier: one row per user in silver"),
@@ -345,7 +410,11 @@ PRODUCT_PERFORMANCE = _registered(Table(
     name="product_performance",
     layer="gold",
     holds="One row per product: funnel counts, revenue, rank, tier.",
-    built_from=(Upstream("events_cleaned"),),
+    built_from=(
+        Upstream("events_cleaned"),
+        Upstream("product_users", "users"),
+        Upstream("product_totals", "mean price, latest event"),
+    ),
     key=("product_id",),
     columns=(
         Column("product_id", "BIGINT", "Product identifier: one row per product in silver"),

@@ -1,15 +1,20 @@
-"""Gold's run: what to recompute (incremental or full), and the four tables from it.
+"""Gold's run: what to recompute (incremental or full), and the four tables and gold's state from it.
 
 Incremental: silver's new events since the last succeeded gold run are read from the change
-feed of `events_cleaned`; the dates, users and products they touch have their aggregates
-recomputed from silver, every other key keeps its aggregates from the gold table, and the
-derived columns (RFM and churn against as_of_date, ranks and tiers, 7-day averages and
-day-over-day changes) are computed again over the whole table. The result equals a rebuild.
-A full rebuild is used when there is no earlier gold run to build on, when silver changed in
-a way other than inserts, when a gold table is not as the last gold run left it, or when the
-parameter `gold_full_rebuild` asks for it. When silver has no new rows since the last gold run
-and the derivations' parameters are the same, the tables already hold the result: the run
-writes nothing ("unchanged").
+feed of `events_cleaned`, and nothing else of silver but the date partitions they fall on. Per
+user and per product, their counts and sums are added to the gold table's, and each exact distinct
+count grows by the new rows' pairs that gold's state (`customer_sessions`, `customer_viewed_products`,
+`product_users`) does not hold yet; `product_totals` keeps the mean price's sums and the latest
+event's time. The dates they touch have their figures recomputed from those dates' silver rows.
+The derived columns (RFM and churn against as_of_date, ranks and tiers, 7-day averages and
+day-over-day changes) are computed again over the gold tables, which are small. The new pairs are
+appended to the state, `product_totals` and `conversion_funnel` change by MERGE (only their touched
+keys change), and the other three tables are overwritten. The result equals a rebuild.
+A full rebuild (of the tables and the state) is used when there is no earlier gold run to build on,
+when silver changed in a way other than inserts, when a gold or state table is not as the last gold
+run left it, or when the parameter `gold_full_rebuild` asks for it. When silver has no new rows
+since the last gold run and the derivations' parameters are the same, the tables already hold the
+result: the run writes nothing ("unchanged").
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +35,10 @@ from lib.contracts import tables as registry
 from lib.contracts.params import PipelineParams
 from lib.lake import ledger, storage, transaction
 from lib.layers.summary import LayerSummary, start_record
-from lib.transforms import gold
+from lib.transforms import gold, gold_state
 
 GOLD_TABLES = registry.names("gold")
+STATE_TABLES = registry.names("gold_state")
 SILVER = registry.EVENTS_CLEANED.name
 # The parameters gold's derived columns depend on (RFM, churn, as_of_date).
 DERIVATION_PARAMETERS = ("as_of_date", "rfm_recency_days", "rfm_frequency_sessions", "rfm_monetary",
@@ -58,16 +65,16 @@ def run_gold(spark: SparkSession, params: PipelineParams, notebook: str = "03_go
             details["as_of_date"] = as_of_date(spark, lake, params, gold_plan)
             details["touched"] = {"events": 0, "dates": []}
             return LayerSummary(record.run_id, record, details)
-        tables, built, cached = build_tables(spark, lake, params, version, gold_plan)
-        details |= built
-        for name, table in tables.items():
-            written = storage.overwrite(table, lake, name)
-            record.versions_written[name] = written.version
-            details[name] = written.metrics.get("numOutputRows", 0)
-        record.rows_in = tables["daily_sales_summary"].agg(F.sum("total_events")).first()[0] or 0
+        update = build_tables(spark, lake, params, version, gold_plan)
+        details |= update.details
+        record.versions_read |= gold_plan.gold_versions
+        for name, written in update.write(lake):
+            if written.committed:
+                record.versions_written[name] = written.version
+            details[name] = written_rows(written)
+        record.rows_in = update.tables["daily_sales_summary"].agg(F.sum("total_events")).first()[0] or 0
         record.rows_out = sum(details[name] for name in GOLD_TABLES)
-        for frame in cached:
-            frame.unpersist()
+        update.release()
     return LayerSummary(record.run_id, record, details)
 
 
@@ -91,12 +98,14 @@ def plan(spark: SparkSession, lake: str | Path, params: PipelineParams, silver_v
         return GoldPlan("full", "no earlier gold run to build on")
     # A gold run that found nothing to do wrote no table: it read (and checked) the versions it left.
     written = {**(previous["versions_read"] or {}), **(previous["versions_written"] or {})}
-    for name in GOLD_TABLES:
-        if storage.table_version(spark, lake, name) != written.get(name):
-            return GoldPlan("full", f"{name} changed since the last gold run (version {written.get(name)})")
+    for name in GOLD_TABLES + STATE_TABLES:
+        if name not in written:
+            return GoldPlan("full", f"the last gold run kept no {name}: gold's state is built by a rebuild")
+        if storage.table_version(spark, lake, name) != written[name]:
+            return GoldPlan("full", f"{name} changed since the last gold run (version {written[name]})")
     if read > silver_version:
         return GoldPlan("full", f"events_cleaned is at version {silver_version}, before version {read} gold read")
-    versions = {name: written[name] for name in GOLD_TABLES}
+    versions = {name: written[name] for name in GOLD_TABLES + STATE_TABLES}
     if read == silver_version and _same_parameters(previous, params):
         reason = f"no new rows in events_cleaned since version {read}, and the parameters of run {previous['run_id']}"
         return GoldPlan("unchanged", reason, read, versions)
@@ -131,35 +140,50 @@ def _non_insert_commit(spark: SparkSession, lake: str | Path, after: int, up_to:
     return None
 
 
+def written_rows(written: storage.WriteResult) -> int:
+    """The rows a write committed: an overwrite's or an append's rows, a MERGE's inserted and updated ones."""
+    metrics = written.metrics
+    if "numOutputRows" in metrics and "numTargetRowsInserted" not in metrics:
+        return metrics["numOutputRows"]
+    return metrics.get("numTargetRowsInserted", 0) + metrics.get("numTargetRowsUpdated", 0)
+
+
+@dataclasses.dataclass
+class GoldUpdate:
+    """What a gold run writes: tables replaced whole, rows appended, rows merged on the table's key."""
+
+    tables: dict[str, DataFrame]
+    appends: dict[str, DataFrame]
+    upserts: dict[str, DataFrame]
+    details: dict[str, Any]
+    cached: list[DataFrame]
+
+    def write(self, lake: str | Path) -> Iterator[tuple[str, storage.WriteResult]]:
+        """Each write in turn, with its table's name."""
+        for name, frame in self.appends.items():
+            yield name, storage.append(frame, lake, name)
+        for name, frame in self.upserts.items():
+            yield name, storage.upsert(frame, lake, name, registry.TABLES[name].key)
+        for name, frame in self.tables.items():
+            yield name, storage.overwrite(frame, lake, name)
+
+    def release(self) -> None:
+        for frame in self.cached:
+            frame.unpersist()
+
+
 def build_tables(
     spark: SparkSession, lake: str | Path, params: PipelineParams, silver_version: int, gold_plan: GoldPlan
-) -> tuple[dict[str, DataFrame], dict[str, Any], list[DataFrame]]:
-    """The four gold tables as DataFrames to write, what was recomputed, and what to unpersist after."""
-    events = storage.read_table(spark, lake, SILVER, version=silver_version)
+) -> GoldUpdate:
+    """The writes that bring gold (the four tables and its state) up to silver's version."""
     if gold_plan.mode == "full":
+        events = storage.read_table(spark, lake, SILVER, version=silver_version)
         per_user, per_product = gold.aggregate_customers(events), gold.aggregate_products(events)
         per_day, funnel = gold.aggregate_days(events), gold.build_conversion_funnel(events)
-        touched: dict[str, Any] = {"events": "all"}
+        state = {name: build(events) for name, build in gold_state.STATE_BUILDERS.items()}
+        update = GoldUpdate({"conversion_funnel": funnel, **state}, {}, {}, {"touched": {"events": "all"}}, [])
     else:
-        if gold_plan.after_version < silver_version:
-            new = storage.read_appended_since(spark, lake, SILVER, gold_plan.after_version, silver_version)
-        else:
-            new = events.limit(0)
-        new = new.select("event_date", "user_id", "product_id").persist(StorageLevel.MEMORY_AND_DISK)
-        dates = [row["event_date"] for row in new.select("event_date").distinct().collect()]
-        on_dates = events.filter(_date_in(dates))
-        by_user = gold.filter_touched(events, new, "user_id")
-        by_product = gold.filter_touched(events, new, "product_id")
-        per_user = _merged(spark, lake, gold_plan, "customer_metrics", gold.aggregate_customers(by_user), "user_id")
-        per_product = _merged(
-            spark, lake, gold_plan, "product_performance", gold.aggregate_products(by_product), "product_id"
-        )
-        per_day = _merged(spark, lake, gold_plan, "daily_sales_summary", gold.aggregate_days(on_dates), "event_date")
-        funnel = _merged(
-            spark, lake, gold_plan, "conversion_funnel", gold.build_conversion_funnel(on_dates), "event_date"
-        )
-        touched = {"events": new.count(), "dates": sorted(d for d in dates if d is not None)}
-        new.unpersist()
+        update, per_user, per_product, per_day = _incremental(spark, lake, silver_version, gold_plan)
     daily = gold.summarize_days(per_day).persist(StorageLevel.MEMORY_AND_DISK)
     as_of = dt.date.fromisoformat(params.as_of_date) if params.as_of_date else daily.agg(F.max("event_date")).first()[0]
     customers = gold.score_customers(
@@ -171,13 +195,58 @@ def build_tables(
         params.churn_high_days,
         params.churn_medium_days,
     )
-    tables = {
+    update.tables |= {
         "customer_metrics": customers,
         "product_performance": gold.rank_products(per_product),
         "daily_sales_summary": daily,
-        "conversion_funnel": funnel,
     }
-    return tables, {"as_of_date": as_of, "touched": touched}, [daily]
+    update.details["as_of_date"] = as_of
+    update.cached.append(daily)
+    return update
+
+
+def _incremental(
+    spark: SparkSession, lake: str | Path, silver_version: int, gold_plan: GoldPlan
+) -> tuple[GoldUpdate, DataFrame, DataFrame, DataFrame]:
+    """The writes of an incremental run but the derived tables, and the per-user, -product and -day aggregates."""
+    versions = gold_plan.gold_versions
+
+    def held(name: str) -> DataFrame:
+        return storage.read_table(spark, lake, name, version=versions[name])
+
+    cached = []
+    if gold_plan.after_version < silver_version:
+        new = storage.read_appended_since(spark, lake, SILVER, gold_plan.after_version, silver_version)
+    else:
+        new = storage.read_table(spark, lake, SILVER, version=silver_version).limit(0)
+    new = new.persist(StorageLevel.MEMORY_AND_DISK)
+    dates = [row["event_date"] for row in new.select("event_date").distinct().collect()]
+    unseen = {}
+    for name, key in gold_state.PAIR_TABLES.items():
+        pairs = gold_state.STATE_BUILDERS[name](new)
+        unseen[name] = gold_state.unseen(pairs, held(name), key).persist(StorageLevel.MEMORY_AND_DISK)
+    cached += [new, *unseen.values()]
+    customer_columns = gold.aggregate_customers(new.limit(0)).columns
+    per_user = gold_state.add_to_customers(
+        held("customer_metrics").select(*customer_columns), new, unseen["customer_sessions"],
+        unseen["customer_viewed_products"],
+    )
+    product_columns = gold.aggregate_products(new.limit(0)).columns
+    products = gold_state.add_to_products(
+        held("product_performance").select(*product_columns), held("product_totals"), new, unseen["product_users"]
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    cached.append(products)
+    touched_products = gold.filter_touched(products, new, "product_id")
+    on_dates = storage.read_table(spark, lake, SILVER, version=silver_version).filter(_date_in(dates))
+    per_day = gold.replace_keys(held("daily_sales_summary").select(*gold.aggregate_days(new.limit(0)).columns),
+                                gold.aggregate_days(on_dates), ("event_date",))
+    upserts = {
+        "product_totals": touched_products.select(*registry.PRODUCT_TOTALS.column_names),
+        "conversion_funnel": gold.build_conversion_funnel(on_dates),
+    }
+    touched = {"events": new.count(), "dates": sorted(d for d in dates if d is not None)}
+    update = GoldUpdate({}, unseen, upserts, {"touched": touched}, cached)
+    return update, per_user, products.select(*product_columns), per_day
 
 
 def as_of_date(spark: SparkSession, lake: str | Path, params: PipelineParams, gold_plan: GoldPlan) -> dt.date | None:
@@ -190,14 +259,6 @@ def as_of_date(spark: SparkSession, lake: str | Path, params: PipelineParams, go
         return max((day["event_date"] for day in days if day["event_date"] is not None), default=None)
     daily = storage.read_table(spark, lake, "daily_sales_summary", version=version)
     return daily.agg(F.max("event_date")).first()[0]
-
-
-def _merged(
-    spark: SparkSession, lake: str | Path, gold_plan: GoldPlan, name: str, recomputed: DataFrame, key: str
-) -> DataFrame:
-    """The gold table's rows as the last gold run wrote them, with the recomputed keys replaced."""
-    current = storage.read_table(spark, lake, name, version=gold_plan.gold_versions[name])
-    return gold.replace_keys(current.select(*recomputed.columns), recomputed, (key,))
 
 
 def _date_in(dates: list[dt.date | None]) -> F.Column:

@@ -40,6 +40,7 @@ LONG_KILL_POINTS = (
     KillPoint("silver", "dq_metrics", version=1),
     KillPoint("gold", "product_performance"),
     KillPoint("gold", "conversion_funnel", version=0),
+    KillPoint("gold", "product_totals", version=0),
 )
 if os.environ.get("LAKEHOUSE_RELIABILITY_LONG"):
     KILL_POINTS += LONG_KILL_POINTS

@@ -1,8 +1,11 @@
-"""Incremental gold equals a full rebuild: new days after a gap, a late day, and the forced rebuild.
+"""Incremental gold equals a full rebuild: new days after a gap, a late day, a day with no new user, a day
+of duplicates only, and the forced rebuild.
 
 The runs start from a copy of the ci lake's gold stage (days 1-3 of params/ci.yaml's input, gold built
 in full) with the same generator's days 4-6 added to the landing folder: one run brings days 5 and 6,
-the next day 4, late. Each incremental run is held against gold rebuilt in full from the silver it read.
+the next day 4, late. Then day 3's lines arrive again as day 7 (every user, session and product already
+in gold), and last a file of day 2's lines again (silver drops them all as duplicates). Each incremental
+run's four tables and gold's state are held against a rebuild in full from the silver it read.
 """
 
 from __future__ import annotations
@@ -20,26 +23,40 @@ from lib import layers
 from lib.lake import storage
 from lib.layers import gold as gold_layer
 from lib.layers.bronze import generate_input
-from lib.layers.gold import GOLD_TABLES, GoldPlan
+from lib.layers.gold import GOLD_TABLES, STATE_TABLES, GoldPlan
 
 DAYS = [dt.date(2019, 10, 1) + dt.timedelta(days=n) for n in range(6)]
 STAGE_DAYS = 3  # the gold stage holds the first three
-# Each run's days and the landing glob that selects them: days 5 and 6 after a gap, then day 4, late.
-ARRIVALS = (((DAYS[4], DAYS[5]), "2019-10-0[56].csv"), ((DAYS[3],), "2019-10-04.csv"))
+REPEATED_DAY = dt.date(2019, 10, 7)  # day 3's lines with day 7's date: no new user, session or product
+# Each run's days and the landing glob that selects them: days 5 and 6 after a gap, then day 4, late, then
+# day 3 again as day 7, then a file of day 2's lines again.
+ARRIVALS = (
+    ((DAYS[4], DAYS[5]), "2019-10-0[56].csv"),
+    ((DAYS[3],), "2019-10-04.csv"),
+    ((REPEATED_DAY,), "2019-10-07.csv"),
+    ((), "2019-10-02-again.csv"),
+)
+COMPARED = GOLD_TABLES + STATE_TABLES
+
+
+def write_repeated_days(landing: Path) -> None:
+    """Day 3's file as day 7's (its event times moved 4 days on), and day 2's file under another name."""
+    day_3 = (landing / "2019-10-03.csv").read_text()
+    (landing / "2019-10-07.csv").write_text(day_3.replace("2019-10-03 ", "2019-10-07 "))
+    shutil.copyfile(landing / "2019-10-02.csv", landing / "2019-10-02-again.csv")
 
 
 def rebuilt_tables(spark: SparkSession, lake: Path, params) -> dict[str, DataFrame]:
     """The gold tables built in full from the current silver, materialized: a later run changes the lake."""
     version = storage.table_version(spark, lake, "events_cleaned")
-    tables, _, cached = gold_layer.build_tables(spark, lake, params, version, GoldPlan("full", "test"))
-    rebuilt = {name: table.localCheckpoint() for name, table in tables.items()}
-    for frame in cached:
-        frame.unpersist()
+    update = gold_layer.build_tables(spark, lake, params, version, GoldPlan("full", "test"))
+    rebuilt = {name: update.tables[name].localCheckpoint() for name in COMPARED}
+    update.release()
     return rebuilt
 
 
 def gold_versions(spark: SparkSession, lake: Path) -> dict[str, int]:
-    return {name: storage.table_version(spark, lake, name) for name in GOLD_TABLES}
+    return {name: storage.table_version(spark, lake, name) for name in COMPARED}
 
 
 @dataclasses.dataclass
@@ -50,6 +67,7 @@ class Step:
     details: dict
     written: dict[str, int]
     rebuilt: dict[str, DataFrame]
+    silver: layers.LayerSummary
 
 
 @dataclasses.dataclass
@@ -70,12 +88,14 @@ def day_by_day(spark: SparkSession, stages: Stages, tmp_path_factory: pytest.Tem
     root = tmp_path_factory.mktemp("incremental")
     stages.copy("gold", root)
     generate_input(scratch_params(root, generator_days=len(DAYS)))  # writes only the days the stage lacks
+    write_repeated_days(root / "landing")
     steps = []
     for days, glob in ARRIVALS:
         params = scratch_params(root, generate_input=False, landing_glob=glob)
-        details = run_all_layers(spark, params)["gold"].details
+        summaries = run_all_layers(spark, params)
         lake = params.path("lake_dir")
-        steps.append(Step(days, details, gold_versions(spark, lake), rebuilt_tables(spark, lake, params)))
+        rebuilt = rebuilt_tables(spark, lake, params)
+        steps.append(Step(days, summaries["gold"].details, gold_versions(spark, lake), rebuilt, summaries["silver"]))
     return DayByDay(root, steps)
 
 
@@ -112,27 +132,49 @@ def daily_by_date(step: Step) -> dict[dt.date, dict]:
     return {row["event_date"]: row.asDict() for row in daily.collect()}
 
 
-def test_new_days_and_a_late_day_equal_a_rebuild(spark: SparkSession, day_by_day: DayByDay, record_property) -> None:
+def test_new_days_a_late_day_and_repeated_days_equal_a_rebuild(
+    spark: SparkSession, day_by_day: DayByDay, record_property
+) -> None:
     compared, rows = {}, 0
     for step in day_by_day.steps:
-        for name in GOLD_TABLES:
+        for name in COMPARED:
             written = storage.read_table(spark, day_by_day.lake, name, version=step.written[name])
-            compared[f"{name} after {step.days[-1]}"] = differences(written, step.rebuilt[name])
+            compared[f"{name} after {step.days or 'duplicates'}"] = differences(written, step.rebuilt[name])
             rows += step.rebuilt[name].count()
     record_comparisons(record_property, "incremental runs against a rebuild", compared, rows)
 
     assert compared == {key: (0, 0) for key in compared}
-    for step in day_by_day.steps:
+    for step in day_by_day.steps[:3]:
         assert step.details["mode"] == "incremental", step.details["reason"]
         assert step.details["touched"]["dates"] == list(step.days)
+    duplicates = day_by_day.steps[-1]
+    assert duplicates.details["mode"] == "unchanged" or duplicates.details["touched"]["events"] == 0, duplicates.details
+    silver = duplicates.silver
+    assert silver.record.rows_out == 0 and "events_cleaned" not in silver.record.versions_written
+    kept, in_batch = silver.details["counts"]["kept"], silver.details["duplicates_in_batch"]
+    assert silver.details["duplicates_in_silver"] == kept - in_batch > 0
 
-    before_late, late_daily = daily_by_date(day_by_day.steps[-2]), daily_by_date(day_by_day.steps[-1])
-    assert set(before_late) == set(DAYS) - {DAYS[3]} and set(late_daily) == set(DAYS)
+    late, before_late = daily_by_date(day_by_day.steps[1]), daily_by_date(day_by_day.steps[0])
+    assert set(before_late) == set(DAYS) - {DAYS[3]} and set(late) == set(DAYS)
     for later_day in DAYS[4:]:
-        assert late_daily[later_day]["revenue_7d_avg"] != before_late[later_day]["revenue_7d_avg"]
-    assert late_daily[DAYS[4]]["revenue_dod_change"] != before_late[DAYS[4]]["revenue_dod_change"]
+        assert late[later_day]["revenue_7d_avg"] != before_late[later_day]["revenue_7d_avg"]
+    assert late[DAYS[4]]["revenue_dod_change"] != before_late[DAYS[4]]["revenue_dod_change"]
     for earlier_day in DAYS[:STAGE_DAYS]:
-        assert late_daily[earlier_day] == before_late[earlier_day]
+        assert late[earlier_day] == before_late[earlier_day]
+
+
+def test_a_day_with_no_new_user_adds_no_user_and_no_session(spark: SparkSession, day_by_day: DayByDay) -> None:
+    late, repeated = day_by_day.steps[1], day_by_day.steps[2]
+    users = {name: storage.read_table(spark, day_by_day.lake, name, version=step.written[name])
+             for name, step in (("customer_metrics", late), ("customer_sessions", late))}
+    after = {name: storage.read_table(spark, day_by_day.lake, name, version=repeated.written[name])
+             for name in users}
+    assert repeated.details["touched"]["events"] > 0
+    assert after["customer_metrics"].count() == users["customer_metrics"].count()
+    assert after["customer_sessions"].count() == users["customer_sessions"].count()
+    events = {row["user_id"]: row["total_events"] for row in users["customer_metrics"].collect()}
+    grown = [row for row in after["customer_metrics"].collect() if row["total_events"] > events[row["user_id"]]]
+    assert grown and all(row["last_activity_date"] == REPEATED_DAY for row in grown)
 
 
 def test_parameter_forces_a_full_rebuild_with_the_same_result(
@@ -143,24 +185,25 @@ def test_parameter_forces_a_full_rebuild_with_the_same_result(
     before = gold_versions(spark, lake)
     summary = layers.run_gold(spark, params)
     after = gold_versions(spark, lake)
-    incremental = {name: storage.read_table(spark, lake, name, version=before[name]) for name in GOLD_TABLES}
-    compared = {name: differences(storage.read_table(spark, lake, name), incremental[name]) for name in GOLD_TABLES}
-    rows = sum(storage.read_table(spark, lake, name).count() for name in GOLD_TABLES)
+    incremental = {name: storage.read_table(spark, lake, name, version=before[name]) for name in COMPARED}
+    compared = {name: differences(storage.read_table(spark, lake, name), incremental[name]) for name in COMPARED}
+    rows = sum(storage.read_table(spark, lake, name).count() for name in COMPARED)
     record_comparisons(record_property, "forced rebuild against the incremental result", compared, rows)
 
     assert (summary.details["mode"], summary.details["reason"]) == ("full", "parameter gold_full_rebuild is true")
-    for name in GOLD_TABLES:
+    for name in COMPARED:
         assert after[name] > before[name], f"{name} was not written again"
-    assert compared == {name: (0, 0) for name in GOLD_TABLES}
+    assert compared == {name: (0, 0) for name in COMPARED}
 
 
-def test_a_changed_gold_table_makes_the_next_run_rebuild(
-    spark: SparkSession, day_by_day: DayByDay, tmp_path: Path
+@pytest.mark.parametrize("table", ["conversion_funnel", "product_users"])
+def test_a_changed_gold_or_state_table_makes_the_next_run_rebuild(
+    spark: SparkSession, day_by_day: DayByDay, tmp_path: Path, table: str
 ) -> None:
     params = scratch_params(copy_of(day_by_day, tmp_path), generate_input=False)
     lake = params.path("lake_dir")
-    storage.overwrite(storage.read_table(spark, lake, "conversion_funnel").limit(1), lake, "conversion_funnel")
+    storage.overwrite(storage.read_table(spark, lake, table).limit(1), lake, table)
     summary = layers.run_gold(spark, params)
     assert summary.details["mode"] == "full"
-    assert summary.details["reason"].startswith("conversion_funnel changed since the last gold run")
-    assert storage.read_table(spark, lake, "conversion_funnel").count() > 1
+    assert summary.details["reason"].startswith(f"{table} changed since the last gold run")
+    assert storage.read_table(spark, lake, table).count() > 1
