@@ -73,7 +73,7 @@ def run_gold(spark: SparkSession, params: PipelineParams, notebook: str = "03_go
                 record.versions_written[name] = written.version
             details[name] = written_rows(written)
         record.rows_in = update.tables["daily_sales_summary"].agg(F.sum("total_events")).first()[0] or 0
-        record.rows_out = sum(details[name] for name in GOLD_TABLES)
+        record.rows_out = sum(details.get(name, 0) for name in GOLD_TABLES)
         update.release()
     return LayerSummary(record.run_id, record, details)
 
@@ -245,6 +245,8 @@ def _incremental(
         "conversion_funnel": gold.build_conversion_funnel(on_dates),
     }
     touched = {"events": new.count(), "dates": sorted(d for d in dates if d is not None)}
+    if gold_plan.after_version >= silver_version:  # parameters changed, no new rows: only the derived tables
+        unseen, upserts = {}, {}
     update = GoldUpdate({}, unseen, upserts, {"touched": touched}, cached)
     return update, per_user, products.select(*product_columns), per_day
 
