@@ -169,6 +169,10 @@ def build_spark(
         "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}",
         "spark.ui.enabled": str(ui).lower(),
         "spark.ui.showConsoleProgress": "false",
+        # A collect or createDataFrame hands its rows over a loopback socket that the JVM closes when Python
+        # has not connected within this time. Spark's 15 s was too short on a loaded 2-core host: a collect
+        # failed with CANNOT_OPEN_SOCKET ("Connection refused").
+        "spark.python.authenticate.socketTimeout": "120s",
         # Delta reads its log with this many tasks; the default of 50 dominates small runs.
         "spark.databricks.delta.snapshotPartitions": "2",
         "spark.databricks.delta.schema.autoMerge.enabled": "false",

@@ -98,6 +98,12 @@ def test_a_local_sessions_python_tasks_run_in_this_interpreter(spark: SparkSessi
     assert spark.sparkContext.parallelize([0], 1).map(lambda _: sys.executable).collect() == [sys.executable]
 
 
+def test_a_collect_waits_for_python_longer_than_sparks_15_seconds(spark: SparkSession) -> None:
+    """The JVM keeps the socket a collect hands its rows over open for 120 s: on a loaded host, Python connected
+    later than Spark's default 15 s and the collect failed with CANNOT_OPEN_SOCKET."""
+    assert spark.sparkContext.getConf().get("spark.python.authenticate.socketTimeout") == "120s"
+
+
 @pytest.mark.lake
 def test_datadocs_run_in_process_leaves_the_running_sessions_shuffle_partitions(
     spark: SparkSession, found: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
