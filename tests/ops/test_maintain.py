@@ -1,8 +1,8 @@
 """Maintenance on a real lake: compaction of the partitions that changed, rows kept, its ledger row, recovery.
 
-A copy of the ci lake's gold stage (3 generated days, run "fixture-run") gains two small days through
-the real pipeline, so that its partitions hold several files, and is maintained: every partition is
-compacted to one file, the first time. A second maintenance, through the command, finds nothing
+A copy of the ci lake's gold stage (3 generated days, run "fixture-run") with a fourth day (the tests'
+day-4 stage) gains a fifth through the real pipeline, so that its partitions hold several files, and is
+maintained: every partition is compacted to one file, the first time. A second maintenance, through the command, finds nothing
 changed and compacts nothing; a bronze run after it undoes nothing, and `--if-due 2` finds one bronze
 run since and does nothing; a retention Delta refuses is a bad parameter. On a copy, a maintenance
 with a retention of 0 hours (Delta's retention check off for it) deletes the compacted files, and
@@ -23,7 +23,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse_testing import STAGE_RUN_ID, Stages, assert_same_rows, run_all_layers, scratch_params
+from lakehouse_testing import FOURTH_DAY, STAGE_RUN_ID, Stages, assert_same_rows, run_all_layers, scratch_params
 from lib import layers
 from lib.contracts import tables
 from lib.lake import ledger, recovery, storage
@@ -65,10 +65,9 @@ def maintained(
     spark: SparkSession, stages: Stages, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("maintain")
-    stages.copy("gold", root)
+    stages.with_fourth_day(spark).copy(FOURTH_DAY, root)
     lake = root / "lake"
-    for day in (4, 5):
-        run_all_layers(spark, scratch_params(root, run_id=f"day-{day}", generator_days=day))
+    run_all_layers(spark, scratch_params(root, run_id="day-5", generator_days=5))
     existing = [name for name in tables.TABLES if storage.table_exists(spark, lake, name)]
     steps: dict[str, Any] = {"lake": lake, "root": root, "existing": existing}
     steps["before"] = {name: files_by_partition(spark, lake, name) for name in PARTITIONED}

@@ -28,7 +28,7 @@ from faults import (
     start_maintenance,
     uncommitted_data_files,
 )
-from lakehouse_testing import Stages, assert_same_rows, run_all_layers, scratch_params, with_a_fourth_day
+from lakehouse_testing import FOURTH_DAY, Stages, assert_same_rows, run_all_layers, scratch_params
 from lib.contracts import tables
 from lib.contracts.paths import REPO_ROOT
 from lib.lake import ledger, storage
@@ -42,7 +42,9 @@ RETENTION_CHECK_OFF = {"spark.databricks.delta.retentionDurationCheck.enabled": 
 @pytest.fixture(scope="module")
 def four_days(spark: SparkSession, stages: Stages, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The gold stage and a fourth day, loaded by run "day-4"; the folder of its landing files and lake."""
-    return with_a_fourth_day(spark, stages, tmp_path_factory.mktemp("four-days"), "day-4")
+    root = tmp_path_factory.mktemp("four-days")
+    stages.with_fourth_day(spark).copy(FOURTH_DAY, root)
+    return root
 
 
 def copy_of(four_days: Path, to: Path) -> Path:

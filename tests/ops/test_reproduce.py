@@ -1,7 +1,7 @@
 """Reproducing a past run from pipeline_runs: the time-travel clone, and the command end to end.
 
 The lake is a copy of the ci lake's gold stage (3 generated days, run "fixture-run") and a second run of
-the real pipeline, in-process, adding the fourth day; the second run is the one reproduced, because its
+the real pipeline, "day-4", in-process, adding the fourth day (the tests' day-4 stage); the second run is the one reproduced, because its
 silver and gold are incremental: they read versions an earlier run left, which only a clone with the
 same version numbers reproduces.
 The comparison of a table with its reproduction is tested on literal rows in test_reproduce_check.py.
@@ -17,7 +17,7 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
-from lakehouse_testing import Stages, assert_same_rows, ran_in_one_kernel, with_a_fourth_day
+from lakehouse_testing import FOURTH_DAY, Stages, assert_same_rows, ran_in_one_kernel
 from lib.lake import storage, timetravel
 from lib.layers.gold import STATE_TABLES
 from lib.ops import reproduce
@@ -28,7 +28,9 @@ GOLD = ("conversion_funnel", "customer_metrics", "daily_sales_summary", "product
 @pytest.fixture(scope="module")
 def two_runs(spark: SparkSession, stages: Stages, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A lake after a first run on days 1-3 (the gold stage) and a second run adding day 4; its folder."""
-    return with_a_fourth_day(spark, stages, tmp_path_factory.mktemp("reproduce"), "second-run")
+    root = tmp_path_factory.mktemp("reproduce")
+    stages.with_fourth_day(spark).copy(FOURTH_DAY, root)
+    return root
 
 
 def run_command(root: Path, tmp_path: Path, run_id: str, *options: str) -> list[str]:
@@ -82,7 +84,7 @@ def test_the_clone_at_a_checkpoint_takes_it_and_its_pointer(spark: SparkSession,
 def test_a_reproduced_incremental_run_is_identical(
     spark: SparkSession, two_runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = reproduce.main(run_command(two_runs, tmp_path, "second-run", "--one-kernel"))
+    code = reproduce.main(run_command(two_runs, tmp_path, FOURTH_DAY, "--one-kernel"))
 
     out = capsys.readouterr().out
     assert code == 0, out
@@ -94,12 +96,12 @@ def test_a_reproduced_incremental_run_is_identical(
     assert out.count(", identical\n") == len(written) + 1, out  # and dq_metrics, the run's rows
     for layer in ("bronze", "silver", "gold"):
         assert f"pipeline_runs {layer}: rows and Delta versions read and written as recorded" in out, out
-    reproduced = tmp_path / "runs" / "second-run-reproduced"
+    reproduced = tmp_path / "runs" / f"{FOURTH_DAY}-reproduced"
     gold_notebook = nbformat.read(reproduced / "03_gold.ipynb", as_version=4)
     assert any("gold incremental" in json.dumps(cell.get("outputs", [])) for cell in gold_notebook.cells)
     assert ran_in_one_kernel(reproduced)
     silver = storage.read_table(spark, tmp_path / "scratch" / "lake", "pipeline_runs").filter(
-        "run_id = 'second-run-reproduced' AND layer = 'silver'"
+        f"run_id = '{FOURTH_DAY}-reproduced' AND layer = 'silver'"
     ).first()
     assert silver["versions_read"]["events_raw"] == 1 and silver["rows_in"] < 2 * 2000  # the fourth day only
 
@@ -108,13 +110,13 @@ def test_a_reproduced_incremental_run_is_identical(
 def test_a_changed_parameter_is_reported_as_a_difference(
     two_runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = reproduce.main(run_command(two_runs, tmp_path, "second-run", "--layer", "silver", "--set", "max_price=100"))
+    code = reproduce.main(run_command(two_runs, tmp_path, FOURTH_DAY, "--layer", "silver", "--set", "max_price=100"))
 
     out = capsys.readouterr().out
     assert code == 1, out
     assert "02_silver.ipynb executed" in out and "01_bronze.ipynb" not in out, out
     assert [line for line in out.splitlines() if line.startswith("events_cleaned: ") and " differ (" in line], out
-    assert "run second-run NOT reproduced identically" in out
+    assert f"run {FOURTH_DAY} NOT reproduced identically" in out
 
 
 def test_an_unknown_run_is_one_line_and_exit_code_2(
@@ -134,7 +136,7 @@ def test_a_landing_file_gone_is_named_and_nothing_runs(
     hidden = day_four.with_name(".hidden-" + day_four.name)
     day_four.rename(hidden)
     try:
-        code = reproduce.main(run_command(two_runs, tmp_path, "second-run"))
+        code = reproduce.main(run_command(two_runs, tmp_path, FOURTH_DAY, "--set", f"landing_dir={two_runs / 'landing'}"))
     finally:
         hidden.rename(day_four)
 
@@ -143,6 +145,6 @@ def test_a_landing_file_gone_is_named_and_nothing_runs(
     assert captured.err.splitlines() == [
         f"error: 1 landing file(s) the run ingested are gone from {two_runs / 'landing'}: {day_four.name}"
     ]
-    assert not (tmp_path / "runs" / "second-run-reproduced").exists() or not any(
-        (tmp_path / "runs" / "second-run-reproduced").iterdir()
+    assert not (tmp_path / "runs" / f"{FOURTH_DAY}-reproduced").exists() or not any(
+        (tmp_path / "runs" / f"{FOURTH_DAY}-reproduced").iterdir()
     )
