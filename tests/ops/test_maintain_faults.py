@@ -1,11 +1,10 @@
-"""Maintenance under faults: between daily loads, SIGKILLed while it compacts and while it vacuums, two at once,
-and reproduce after it.
+"""Maintenance under faults: between daily loads, SIGKILLed while it compacts and while it vacuums, two at once.
 
-The lake is a copy of the ci lake's gold stage (3 generated days, run "fixture-run") with a fourth day loaded
-in this process, so that its partitions hold several files. The clean run is a copy of it that loads day 5
+The lake is a copy of the ci lake's gold stage (3 generated days, run "fixture-run") with a fourth day (the tests'
+day-4 stage), so that its partitions hold several files. The clean run is a copy of it that loads day 5
 with no maintenance; every maintained or faulted lake loads day 5 after its maintenance and is compared with
 the clean run table by table, row by row without the audit columns. The figures go to the reliability
-summary. The run reproduced is day 4's, whose versions maintenance has compacted since.
+summary. A run reproduced after maintenance is tested in test_reproduce.py.
 """
 
 from __future__ import annotations
@@ -21,18 +20,17 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from faults import (
-    DATA_TABLES,
     assert_as_the_clean_run,
     data_files,
     kill_when,
     start_maintenance,
     uncommitted_data_files,
 )
-from lakehouse_testing import FOURTH_DAY, Stages, assert_same_rows, run_all_layers, scratch_params
+from lakehouse_testing import FOURTH_DAY, Stages, run_all_layers, scratch_params
 from lib.contracts import tables
 from lib.contracts.paths import REPO_ROOT
 from lib.lake import ledger, storage
-from lib.ops import maintain, reproduce
+from lib.ops import maintain
 
 pytestmark = pytest.mark.end_to_end
 
@@ -163,19 +161,3 @@ def test_two_maintenance_commands_at_once_take_turns_and_leave_every_table_reada
     assert compacted[0] > 0 and compacted[1] == 0, "the second finds the first's work done"
     for name in rows_before:
         assert storage.read_table(spark, lake, name).inputFiles(), name
-
-
-def test_a_run_reproduced_after_maintenance_is_identical(
-    spark: SparkSession, maintained_between: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    runs = storage.read_table(spark, maintained_between, ledger.TABLE).filter(F.col("run_id") == "day-4")
-    assert_same_rows(runs.select("layer", "status"), [("bronze", "succeeded"), ("silver", "succeeded"),
-                                                      ("gold", "succeeded")])
-    capsys.readouterr()
-
-    code = reproduce.main(["--lake", str(maintained_between), "--run-id", "day-4", "--scratch",
-                           str(tmp_path / "scratch"), "--runs-dir", str(tmp_path / "runs"), "--one-kernel"])
-
-    out = capsys.readouterr().out
-    assert code == 0, out
-    assert out.count(", identical\n") == len(DATA_TABLES) + 1, out  # and dq_metrics, the run's rows

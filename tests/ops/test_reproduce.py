@@ -3,7 +3,7 @@
 The lake is a copy of the ci lake's gold stage (3 generated days, run "fixture-run") and a second run of
 the real pipeline, "day-4", in-process, adding the fourth day (the tests' day-4 stage); the second run is the one reproduced, because its
 silver and gold are incremental: they read versions an earlier run left, which only a clone with the
-same version numbers reproduces.
+same version numbers reproduces. A maintenance after both has compacted the files of those versions since.
 The comparison of a table with its reproduction is tested on literal rows in test_reproduce_check.py.
 """
 
@@ -17,19 +17,22 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
-from lakehouse_testing import FOURTH_DAY, Stages, assert_same_rows, ran_in_one_kernel
+from lakehouse_testing import FOURTH_DAY, Stages, assert_same_rows, ran_in_one_kernel, scratch_params
 from lib.lake import storage, timetravel
 from lib.layers.gold import STATE_TABLES
-from lib.ops import reproduce
+from lib.ops import maintain, reproduce
 
 GOLD = ("conversion_funnel", "customer_metrics", "daily_sales_summary", "product_performance")
 
 
 @pytest.fixture(scope="module")
 def two_runs(spark: SparkSession, stages: Stages, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A lake after a first run on days 1-3 (the gold stage) and a second run adding day 4; its folder."""
+    """A lake after a first run on days 1-3 (the gold stage), a second run adding day 4, and a maintenance that
+    compacted what both wrote; its folder."""
     root = tmp_path_factory.mktemp("reproduce")
     stages.with_fourth_day(spark).copy(FOURTH_DAY, root)
+    summary = maintain.maintain(spark, scratch_params(root, run_id="maintenance", generate_input=False))
+    assert sum(table.files_compacted for table in summary.tables) > 0
     return root
 
 
