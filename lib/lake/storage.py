@@ -248,25 +248,6 @@ def insert_new(
     return _merge_commit(df, path, before)
 
 
-def upsert(df: DataFrame, lake_dir: str | Path, name: str, key: Sequence[str]) -> WriteResult:
-    """MERGE: replace the rows whose key (null-safe) `df` holds, insert the others; one commit.
-
-    Only the files holding a matched key are rewritten, where an overwrite rewrites the whole table.
-    """
-    spark = df.sparkSession
-    path = table_path(lake_dir, name)
-    before = table_version(spark, lake_dir, name)
-    (
-        DeltaTable.forPath(spark, path)
-        .alias("t")
-        .merge(df.alias("s"), null_safe_match(key))
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
-    return _merge_commit(df, path, before)
-
-
 def _merge_commit(source: DataFrame, path: str, before: int | None) -> WriteResult:
     """The commit a MERGE just made; when it made none (nothing to insert or update), the version as it
     was, no commit, and the source's row count under the name a MERGE's metrics give it."""
