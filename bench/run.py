@@ -6,7 +6,8 @@ For each size: generate 31 days of REES46-shaped input (rows / 31 events a day) 
 generator; run the three layers in one process on one Spark session, the plain PySpark job
 (`bench/plain_spark.py`) and the DuckDB reference on the same files, and the notebook series through
 `python -m lib.orchestration.runner`; then add a 32nd day and time
-the incremental run of the three layers against a rebuild of all 32 days into a fresh lake; then
+the incremental run of the three layers against a rebuild of all 32 days into a fresh lake, then a
+run that finds nothing new (in one process, and through `python -m lib.orchestration.schedule`); then
 time each dashboard page on the resulting lake. Every step runs in its own process, with its peak
 memory sampled. Writes a markdown report and a PNG chart. A benchmark, not a test: the figures
 are only worth something on a machine that is doing nothing else.
@@ -82,6 +83,16 @@ def runner(landing: Path, lake: Path, runs_dir: Path, params: Path, log: Path, o
     return as_dict(measure(command, log))
 
 
+def scheduled_run(landing: Path, lake: Path, runs_dir: Path, params: Path, log: Path) -> dict:
+    """`python -m lib.orchestration.schedule` as cron starts it, over what has landed, without its maintenance."""
+    overrides = {"lake_dir": lake, "landing_dir": landing, "generate_input": "false", "maintenance_every_runs": 0}
+    command = [sys.executable, "-m", "lib.orchestration.schedule", "--params", str(params), "--runs-dir", str(runs_dir),
+               "--no-progress"]
+    for key, value in overrides.items():
+        command += ["--set", f"{key}={value}"]
+    return as_dict(measure(command, log))
+
+
 def dashboard_pages(lake: Path, runs: int, log: Path) -> dict:
     """Cold and warm script-run seconds of each page (tests/dashboard/bench_pages.py)."""
     measured = measure([sys.executable, str(BENCH_PAGES), str(lake), "--runs", str(runs)], log)
@@ -139,6 +150,11 @@ def bench_size(rows: int, args: argparse.Namespace) -> dict:
         result["rebuild"] = worker("pipeline", landing, folder / "lake-rebuild", args.params, logs / "rebuild.log")
         say(f"  new day:  {report.layer_seconds(result['incremental'])}; "
             f"full rebuild of {args.days + 1} days: {report.layer_seconds(result['rebuild'])}")
+        result["nothing_new"] = worker("pipeline", landing, folder / "lake", args.params, logs / "nothing-new.log")
+        result["nothing_new_schedule"] = scheduled_run(landing, folder / "lake", folder / "runs-scheduled", args.params,
+                                                       logs / "nothing-new-schedule.log")
+        say(f"  nothing new: {report.layer_seconds(result['nothing_new'])}; "
+            f"python -m lib.orchestration.schedule: {result['nothing_new_schedule']['process_seconds']:.1f} s")
     if not args.skip_dashboard:
         result["dashboard"] = dashboard_pages(folder / "lake", args.dashboard_runs, logs / "dashboard.log")
         say(f"  dashboard: {len(result['dashboard']['pages'])} pages timed")

@@ -91,3 +91,23 @@ def test_writing_the_report_again_keeps_the_sections_another_command_wrote(tmp_p
     assert again.count("## Daily runs, then maintenance\n") == 1 and "events_raw: 440 -> 21 files." in again
     assert again.index("## Daily runs, then maintenance") < again.index("## What was tuned")
     assert again.replace(maintenance + "\n", "") == first
+
+
+def test_the_targets_name_each_measured_figure_against_its_target() -> None:
+    saved = copy.deepcopy(SAVED)
+    saved["results"][0].update({
+        "incremental": step(5.0, 5.0, 10.0, 30.0, start=8.0),
+        "rebuild": step(40.0, 30.0, 30.0, 110.0, start=8.0),
+        "nothing_new": step(2.0, 1.0, 3.0, 16.0, start=8.0),
+        "nothing_new_schedule": {"process_seconds": 31.5, "peak_jvm_mib": 1_500.0, "peak_python_mib": 400.0},
+    })
+    markdown = report.markdown(saved["results"], saved, "chart.png")
+    assert row_of(markdown, "1,000 rows: pipeline ÷ plain PySpark, three layers")[1:] == ["≤ 1.25×", "2.00×",
+                                                                                        "**not met**"]
+    assert row_of(markdown, "1,000 rows: new day ÷ rebuild")[1:] == ["≤ 25%", "20%", "met"]
+    assert row_of(markdown, "1,000 rows: nothing new, three layers in one process")[1:] == ["≤ 8 s", "6.0 s", "met"]
+    assert row_of(markdown, "1,000 rows: nothing new, `lib.orchestration.schedule` wall time")[1:] == [
+        "≤ 25 s", "31.5 s", "**not met**"]
+    assert row_of(markdown, "nothing new, the same lake again")[2:] == ["2.0", "1.0", "3.0", "6.0"]
+    assert "with nothing new took 31.5 s, the whole process" in markdown
+    assert "pipeline ÷ DuckDB |" not in markdown.split("## Against the targets")[1].split("## ")[0]
