@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -70,15 +71,43 @@ TIERS = {
 LAKE_FIXTURES = {"stages", "pipeline_lake"}
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--shuffle", type=int, metavar="SEED",
+                     help="run the test files in an order drawn from SEED, and each file's tests in one too")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for name, description in TIERS.items():
         config.addinivalue_line("markers", f"{name}: {description}")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_report_header(config: pytest.Config) -> str | None:
+    seed = config.getoption("--shuffle")
+    if seed is None:
+        return None
+    return f"shuffled: files and tests in the order of seed {seed} (--shuffle {seed} repeats it)"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if LAKE_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("end_to_end"):
             item.add_marker(pytest.mark.lake)
+    seed = config.getoption("--shuffle")
+    if seed is not None:
+        items[:] = shuffled(items, random.Random(seed))
+
+
+def shuffled(items: list[pytest.Item], draw: random.Random) -> list[pytest.Item]:
+    """The items with their files in a drawn order and each file's tests in a drawn order. A file's tests stay
+    together, so that its module-scoped fixtures are built once, as in any order pytest itself would choose."""
+    files: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::")[0], []).append(item)
+    groups = list(files.values())
+    draw.shuffle(groups)
+    for group in groups:
+        draw.shuffle(group)
+    return [item for group in groups for item in group]
 
 
 # Test files whose figures make the reliability summary: file -> what each of its tests tries.

@@ -1,7 +1,8 @@
 """The runner: the three notebooks in order with one parameter file, failures named.
 
 A bad parameter stops the run before any kernel starts, so those tests call the runner's `main` in this
-process; the runs of the series start the command itself, as `make run` does.
+process; the runs of the series start the command itself, as `make run` does. The series with a kernel per
+notebook (`run_series(..., one_kernel=False)`) runs in test_schedule.py, whose second run asks for it.
 """
 
 from __future__ import annotations
@@ -85,33 +86,6 @@ def test_failing_notebook_stops_the_run_naming_notebook_and_cell(spark: SparkSes
 
 
 @pytest.mark.end_to_end
-def test_successful_run_records_each_notebook_each_in_its_own_kernel(spark: SparkSession, tmp_path: Path) -> None:
-    result = run_runner(small_run(tmp_path), "--kernel-per-notebook")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "[3/3] 03_gold.ipynb done in" in result.stdout
-    (run_dir,) = (tmp_path / "runs").iterdir()
-    assert sorted(path.name for path in run_dir.iterdir()) == ["01_bronze.ipynb", "02_silver.ipynb", "03_gold.ipynb"]
-    assert not ran_in_one_kernel(run_dir), "each notebook numbers its cells from 1 in a kernel of its own"
-    runs = storage.read_table(spark, tmp_path / "lake", "pipeline_runs").filter(F.col("run_id") == run_dir.name)
-    assert_same_rows(runs.select("layer", "status"),
-                     [("bronze", "succeeded"), ("gold", "succeeded"), ("silver", "succeeded")])
-    gold = runs.filter(F.col("layer") == "gold").first()
-    silver = runs.filter(F.col("layer") == "silver").first()
-    assert gold["versions_read"]["events_cleaned"] == silver["versions_written"]["events_cleaned"]
-
-    lake = tmp_path / "lake"
-    tables = [name for name in TABLES if storage.table_exists(spark, lake, name)]
-    assert {"events_raw", "events_cleaned", "dq_metrics", "pipeline_runs", *GOLD_TABLES} <= set(tables)
-    expected = [f"{name}: {storage.read_table(spark, lake, name).count():,} rows, "
-                f"version {storage.table_version(spark, lake, name)}" for name in tables]
-    dashboard = f"dashboard on this lake: make dashboard LAKE={lake}"
-    assert result.stdout.splitlines()[-len(tables) - 1:] == [*expected, dashboard]
-    # Neither the kernel's warning about its unencrypted sockets nor Java's about its incubator module.
-    assert "without encryption" not in result.stderr and "incubator" not in result.stderr
-    assert not any("incubator" in (run_dir / name).read_text() for name in notebooks.SERIES)
-
-
-@pytest.mark.end_to_end
 def test_one_kernel_runs_the_series_in_one_process_with_the_tables_of_the_in_process_run(
     spark: SparkSession, stages: Stages, pipeline_lake: Path, tmp_path: Path
 ) -> None:
@@ -120,10 +94,15 @@ def test_one_kernel_runs_the_series_in_one_process_with_the_tables_of_the_in_pro
     params = stages.copy("landing", tmp_path, run_id=STAGE_RUN_ID)
     result = run_runner(write_params(tmp_path, **params.as_dict()))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "without encryption" not in result.stderr
+    assert "without encryption" not in result.stderr and "incubator" not in result.stderr
     assert ran_in_one_kernel(tmp_path / "runs" / STAGE_RUN_ID)
-
     lake = params.path("lake_dir")
+    tables = [name for name in TABLES if storage.table_exists(spark, lake, name)]
+    expected = [f"{name}: {storage.read_table(spark, lake, name).count():,} rows, "
+                f"version {storage.table_version(spark, lake, name)}" for name in tables]
+    dashboard = f"dashboard on this lake: make dashboard LAKE={lake}"
+    assert result.stdout.splitlines()[-len(tables) - 1:] == [*expected, dashboard]
+
     for name in ("events_raw", "events_cleaned", "events_quarantine", "dq_metrics", *GOLD_TABLES):
         one_kernel = storage.read_table(spark, lake, name)
         assert not one_kernel.isEmpty(), f"{name} is empty: the comparison would prove nothing"

@@ -89,6 +89,18 @@ def test_a_date_then_all_landed_files_ingest_each_file_once_and_keep_the_newest_
 
     (kept,) = scheduled_run_folders(runs_dir)
     assert not ran_in_one_kernel(runs_dir / kept), "each notebook numbers its cells from 1 in a kernel of its own"
+    assert "[3/3] 03_gold.ipynb done in" in again.stdout
+    layers = {run["layer"]: run for run in DeltaTable(tmp_path / "lake" / "pipeline_runs").to_pyarrow_table(
+        columns=["run_id", "layer", "status", "versions_read", "versions_written"]).to_pylist()
+        if run["run_id"] == kept.split("/")[1]}
+    assert {layer: run["status"] for layer, run in layers.items()} == {
+        "bronze": "succeeded", "silver": "succeeded", "gold": "succeeded"}
+    # Each notebook's kernel reads what the one before it wrote.
+    assert dict(layers["gold"]["versions_read"])["events_cleaned"] == dict(
+        layers["silver"]["versions_written"])["events_cleaned"]
+    # Neither the kernel's warning about its unencrypted sockets nor Java's about its incubator module.
+    assert "without encryption" not in again.stderr and "incubator" not in again.stderr
+    assert not any("incubator" in path.read_text() for path in (runs_dir / kept).glob("*.ipynb"))
     run_started = dt.datetime.strptime(kept.split("/")[1][:16], "%Y%m%dT%H%M%SZ")
     assert kept.split("/")[0] == run_started.date().isoformat(), "an undated run's folder is its UTC start date"
     assert f"removed old run folder {runs_dir / first_folder}" in again.stdout
