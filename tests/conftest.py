@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from lakehouse_testing import RELIABILITY_FIGURES, Stages
+from lakehouse_testing import RELIABILITY_FIGURES, Stages, shuffled
 from lib.contracts.paths import REPO_ROOT
 from lib.lake.session import build_spark, settings
 
@@ -95,19 +95,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     seed = config.getoption("--shuffle")
     if seed is not None:
         items[:] = shuffled(items, random.Random(seed))
-
-
-def shuffled(items: list[pytest.Item], draw: random.Random) -> list[pytest.Item]:
-    """The items with their files in a drawn order and each file's tests in a drawn order. A file's tests stay
-    together, so that its module-scoped fixtures are built once, as in any order pytest itself would choose."""
-    files: dict[str, list[pytest.Item]] = {}
-    for item in items:
-        files.setdefault(item.nodeid.split("::")[0], []).append(item)
-    groups = list(files.values())
-    draw.shuffle(groups)
-    for group in groups:
-        draw.shuffle(group)
-    return [item for group in groups for item in group]
 
 
 # Test files whose figures make the reliability summary: file -> what each of its tests tries.

@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import random
 import shutil
 import socket
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import nbformat
 import yaml
@@ -22,6 +24,8 @@ from lib.contracts.params import PipelineParams, load_params
 from lib.contracts.paths import REPO_ROOT
 from lib.layers.bronze import generate_input
 from lib.orchestration.notebooks import SERIES, STORED_OUTPUTS_PARAMS
+
+Item = TypeVar("Item")  # a collected test: anything with a pytest node id
 
 REES46_DIR = REPO_ROOT / "data" / "samples" / "rees46"
 # Two runs on the same input agree on their doubles to this many decimals: Spark sums doubles in the order
@@ -211,3 +215,16 @@ def record_reliability(record_property: Callable[[str, object], None], name: str
     if unknown:
         raise ValueError(f"unknown reliability figures {', '.join(unknown)}: use {', '.join(RELIABILITY_FIGURES)}")
     record_property("reliability", {"name": name, **figures})
+
+
+def shuffled(items: Sequence[Item], draw: random.Random) -> list[Item]:
+    """The items with their files in a drawn order and each file's tests in a drawn order. A file's tests stay
+    together, so that its module-scoped fixtures are built once, as in any order pytest itself would choose."""
+    files: dict[str, list[Item]] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::")[0], []).append(item)
+    groups = list(files.values())
+    draw.shuffle(groups)
+    for group in groups:
+        draw.shuffle(group)
+    return [item for group in groups for item in group]

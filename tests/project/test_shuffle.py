@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import types
 
-from conftest import shuffled
+from lakehouse_testing import shuffled
 
 
 def items(*nodeids: str) -> list[types.SimpleNamespace]:
