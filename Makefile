@@ -35,7 +35,7 @@ run: setup
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
-## check: the fast tier, about 80 s on 2 cores: every transform and rule on literal rows, parameters, generator, landing
+## check: the fast tier, about 70 s on 2 cores: every transform and rule on literal rows, parameters, generator, landing
 ## selection, dashboard metrics, data-dictionary rules (one Spark session, no lake built)
 check: setup
 	$(BIN)/python -m pytest -m "not lake and not end_to_end"
