@@ -73,14 +73,17 @@ def worker(step: str, landing: Path, folder: Path, params: Path, log: Path) -> d
     return as_dict(measure(command, log))
 
 
+def set_options(overrides: dict[str, object]) -> list[str]:
+    """The `--set KEY=VALUE` options of the runner's and the scheduler's command lines."""
+    return [option for key, value in overrides.items() for option in ("--set", f"{key}={value}")]
+
+
 def runner(landing: Path, lake: Path, runs_dir: Path, params: Path, log: Path, one_kernel: bool = False) -> dict:
     """The notebook series end to end with a kernel (and a JVM) per notebook, or in one kernel as `make run` runs it."""
     overrides = {"lake_dir": lake, "landing_dir": landing, "generate_input": "false"}
     command = [sys.executable, "-m", "lib.orchestration.runner", "--params", str(params), "--runs-dir", str(runs_dir), "--no-progress"]
     command.append("--one-kernel" if one_kernel else "--kernel-per-notebook")
-    for key, value in overrides.items():
-        command += ["--set", f"{key}={value}"]
-    return as_dict(measure(command, log))
+    return as_dict(measure(command + set_options(overrides), log))
 
 
 def scheduled_run(landing: Path, lake: Path, runs_dir: Path, params: Path, log: Path) -> dict:
@@ -88,9 +91,7 @@ def scheduled_run(landing: Path, lake: Path, runs_dir: Path, params: Path, log: 
     overrides = {"lake_dir": lake, "landing_dir": landing, "generate_input": "false", "maintenance_every_runs": 0}
     command = [sys.executable, "-m", "lib.orchestration.schedule", "--params", str(params), "--runs-dir", str(runs_dir),
                "--no-progress"]
-    for key, value in overrides.items():
-        command += ["--set", f"{key}={value}"]
-    return as_dict(measure(command, log))
+    return as_dict(measure(command + set_options(overrides), log))
 
 
 def dashboard_pages(lake: Path, runs: int, log: Path) -> dict:
