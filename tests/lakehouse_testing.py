@@ -22,6 +22,8 @@ from pyspark.testing import assertDataFrameEqual
 from lib import layers
 from lib.contracts.params import PipelineParams, load_params
 from lib.contracts.paths import REPO_ROOT
+from lib.lake import storage
+from lib.layers import gold as gold_layer
 from lib.layers.bronze import generate_input
 from lib.orchestration.notebooks import SERIES, STORED_OUTPUTS_PARAMS
 
@@ -126,6 +128,15 @@ def run_all_layers(spark: SparkSession, params: PipelineParams) -> dict[str, lay
         "silver": layers.run_silver(spark, params),
         "gold": layers.run_gold(spark, params),
     }
+
+
+def rebuilt_tables(spark: SparkSession, lake: Path, params: PipelineParams) -> dict[str, DataFrame]:
+    """Gold's tables and state built in full from the current silver, materialized: a later run changes the lake."""
+    version = storage.table_version(spark, lake, "events_cleaned")
+    update = gold_layer.build_tables(spark, lake, params, version, gold_layer.GoldPlan("full", "a rebuild to compare"))
+    rebuilt = {name: update.tables[name].localCheckpoint() for name in gold_layer.GOLD_TABLES + gold_layer.STATE_TABLES}
+    update.release()
+    return rebuilt
 
 
 def comparable(df: DataFrame, decimals: int | None = None) -> DataFrame:

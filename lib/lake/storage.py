@@ -104,16 +104,46 @@ def _newest_commit(spark: SparkSession, path: str) -> Commit | None:
     if not versions:
         return None
     version = max(versions)
-    stream = file_system.open(jvm.org.apache.hadoop.fs.Path(log, f"{version:020d}.json"))
+    actions = _commit_actions(spark, path, version) or []
+    info = next((action["commitInfo"] for action in actions if "commitInfo" in action), {})
+    metrics = {key: int(value) for key, value in (info.get("operationMetrics") or {}).items()
+               if str(value).isdigit()}
+    return Commit(version, info.get("userMetadata"), metrics, (info.get("timestamp"), info.get("txnId")))
+
+
+def _commit_actions(spark: SparkSession, path: str, version: int) -> list[dict[str, Any]] | None:
+    """The actions of the table's commit file for `version`, None if the log no longer holds it."""
+    jvm = spark.sparkContext._jvm
+    commit = jvm.org.apache.hadoop.fs.Path(f"{path.rstrip('/')}/_delta_log/{version:020d}.json")
+    file_system = commit.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not file_system.exists(commit):
+        return None
+    stream = file_system.open(commit)
     try:
         text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
     finally:
         stream.close()
-    info = next((action["commitInfo"] for action in map(json.loads, text.splitlines())
-                 if "commitInfo" in action), {})
-    metrics = {key: int(value) for key, value in (info.get("operationMetrics") or {}).items()
-               if str(value).isdigit()}
-    return Commit(version, info.get("userMetadata"), metrics, (info.get("timestamp"), info.get("txnId")))
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def data_changing_versions(
+    spark: SparkSession, lake_dir: str | Path, name: str, after_version: int, up_to_version: int
+) -> list[int] | None:
+    """The versions in (after_version, up_to_version] whose commits added or removed rows; None if one is gone.
+
+    A compaction (OPTIMIZE), a VACUUM or a change of the table's properties, such as maintenance
+    makes, marks its files `dataChange: false` or adds none: the table's rows are as they were.
+    """
+    path = table_path(lake_dir, name)
+    changing = []
+    for version in range(after_version + 1, up_to_version + 1):
+        actions = _commit_actions(spark, path, version)
+        if actions is None:
+            return None
+        files = [action.get("add") or action.get("remove") for action in actions if "add" in action or "remove" in action]
+        if any(file.get("dataChange", True) for file in files):
+            changing.append(version)
+    return changing
 
 
 def _last_commit(spark: SparkSession, path: str) -> WriteResult:

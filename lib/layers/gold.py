@@ -97,15 +97,20 @@ def plan(spark: SparkSession, lake: str | Path, params: PipelineParams, silver_v
     if read is None:
         return GoldPlan("full", "no earlier gold run to build on")
     # A gold run that found nothing to do wrote no table: it read (and checked) the versions it left.
+    # Maintenance's commits since (compaction, VACUUM, properties) leave a table's rows as they were.
     written = {**(previous["versions_read"] or {}), **(previous["versions_written"] or {})}
+    versions = {}
     for name in GOLD_TABLES + STATE_TABLES:
         if name not in written:
             return GoldPlan("full", f"the last gold run kept no {name}: gold's state is built by a rebuild")
-        if storage.table_version(spark, lake, name) != written[name]:
+        versions[name] = storage.table_version(spark, lake, name)
+        if versions[name] != written[name] and (versions[name] < written[name] or storage.data_changing_versions(
+                spark, lake, name, written[name], versions[name]) != []):
             return GoldPlan("full", f"{name} changed since the last gold run (version {written[name]})")
     if read > silver_version:
         return GoldPlan("full", f"events_cleaned is at version {silver_version}, before version {read} gold read")
-    versions = {name: written[name] for name in GOLD_TABLES + STATE_TABLES}
+    if read < silver_version and storage.data_changing_versions(spark, lake, SILVER, read, silver_version) == []:
+        read = silver_version  # only maintenance's commits since: no new rows
     if read == silver_version and _same_parameters(previous, params):
         reason = f"no new rows in events_cleaned since version {read}, and the parameters of run {previous['run_id']}"
         return GoldPlan("unchanged", reason, read, versions)
@@ -127,11 +132,18 @@ def _same_parameters(previous: dict[str, Any], params: PipelineParams) -> bool:
 
 
 def _non_insert_commit(spark: SparkSession, lake: str | Path, after: int, up_to: int) -> str | None:
-    """A commit of silver in (after, up_to] that may have removed or changed rows, described."""
+    """A commit of silver in (after, up_to] that may have removed or changed rows, described.
+
+    Maintenance's commits, which change no rows, are not looked at.
+    """
     if after >= up_to:
         return None
+    changing = storage.data_changing_versions(spark, lake, SILVER, after, up_to)
+    if changing == []:
+        return None
+    versions = F.col("version").isin(changing) if changing else (F.col("version") > after) & (F.col("version") <= up_to)
     history = DeltaTable.forPath(spark, storage.table_path(lake, SILVER)).history(up_to - after + 50)
-    for row in history.filter((F.col("version") > after) & (F.col("version") <= up_to)).collect():
+    for row in history.filter(versions).collect():
         metrics = row["operationMetrics"] or {}
         mode = (row["operationParameters"] or {}).get("mode", "Append")
         removes = sum(int(metrics.get(key, "0")) for key in ("numTargetRowsUpdated", "numTargetRowsDeleted"))

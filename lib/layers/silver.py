@@ -89,7 +89,7 @@ def run_silver(spark: SparkSession, params: PipelineParams, notebook: str = "02_
 
 
 def bronze_batch(spark: SparkSession, lake: Any, record: ledger.RunRecord) -> DataFrame | None:
-    """Bronze rows silver has not processed: appended since the last succeeded silver run."""
+    """Bronze rows silver has not processed: appended since the last succeeded silver run; None if none were."""
     current = storage.table_version(spark, lake, "events_raw")
     if current is None:
         return None
@@ -97,8 +97,8 @@ def bronze_batch(spark: SparkSession, lake: Any, record: ledger.RunRecord) -> Da
     processed = processed_bronze_version(spark, lake)
     if processed is None:
         return storage.read_table(spark, lake, "events_raw", version=current)
-    if processed >= current:
-        return None
+    if processed >= current or storage.data_changing_versions(spark, lake, "events_raw", processed, current) == []:
+        return None  # nothing appended since, or only maintenance's commits, which change no rows
     return storage.read_appended_since(spark, lake, "events_raw", processed, current)
 
 

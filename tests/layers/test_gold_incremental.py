@@ -18,12 +18,13 @@ from pathlib import Path
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from lakehouse_testing import RUN_DECIMALS, Stages, comparable, record_reliability, run_all_layers, scratch_params
+from lakehouse_testing import (
+    RUN_DECIMALS, Stages, comparable, rebuilt_tables, record_reliability, run_all_layers, scratch_params,
+)
 from lib import layers
 from lib.lake import storage
-from lib.layers import gold as gold_layer
 from lib.layers.bronze import generate_input
-from lib.layers.gold import GOLD_TABLES, STATE_TABLES, GoldPlan
+from lib.layers.gold import GOLD_TABLES, STATE_TABLES
 
 DAYS = [dt.date(2019, 10, 1) + dt.timedelta(days=n) for n in range(6)]
 STAGE_DAYS = 3  # the gold stage holds the first three
@@ -44,15 +45,6 @@ def write_repeated_days(landing: Path) -> None:
     day_3 = (landing / "2019-10-03.csv").read_text()
     (landing / "2019-10-07.csv").write_text(day_3.replace("2019-10-03 ", "2019-10-07 "))
     shutil.copyfile(landing / "2019-10-02.csv", landing / "2019-10-02-again.csv")
-
-
-def rebuilt_tables(spark: SparkSession, lake: Path, params) -> dict[str, DataFrame]:
-    """The gold tables built in full from the current silver, materialized: a later run changes the lake."""
-    version = storage.table_version(spark, lake, "events_cleaned")
-    update = gold_layer.build_tables(spark, lake, params, version, GoldPlan("full", "test"))
-    rebuilt = {name: update.tables[name].localCheckpoint() for name in COMPARED}
-    update.release()
-    return rebuilt
 
 
 def gold_versions(spark: SparkSession, lake: Path) -> dict[str, int]:

@@ -3,14 +3,16 @@
 A copy of the ci lake's gold stage (3 generated days, run "fixture-run") with a fourth day (the tests'
 day-4 stage) gains a fifth through the real pipeline, so that its partitions hold several files, and is
 maintained: every partition is compacted to one file, the first time. A second maintenance, through the command, finds nothing
-changed and compacts nothing; a bronze run after it undoes nothing, and `--if-due 2` finds one bronze
-run since and does nothing; a retention Delta refuses is a bad parameter. On a copy, a maintenance
+changed and compacts nothing; the three layers after it undo nothing and find nothing new (maintenance's
+commits change no rows), a new day after it is an incremental gold run equal to a rebuild, and `--if-due 2`
+finds one bronze run since and does nothing; a retention Delta refuses is a bad parameter. On a copy, a maintenance
 with a retention of 0 hours (Delta's retention check off for it) deletes the compacted files, and
 reproducing the first run then stops in one line.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from collections import defaultdict
@@ -23,8 +25,9 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse_testing import FOURTH_DAY, STAGE_RUN_ID, Stages, assert_same_rows, run_all_layers, scratch_params
-from lib import layers
+from lakehouse_testing import (
+    FOURTH_DAY, RUN_DECIMALS, STAGE_RUN_ID, Stages, assert_same_rows, rebuilt_tables, run_all_layers, scratch_params,
+)
 from lib.contracts import tables
 from lib.lake import ledger, recovery, storage
 from lib.lake.session import settings
@@ -79,7 +82,9 @@ def maintained(
     command = ["--params", str(STORED_OUTPUTS_PARAMS), "--set", f"lake_dir={lake}",
                "--set", f"landing_dir={root / 'landing'}", "--set", "run_id=second-maintenance"]
     steps["second_exit"] = maintain.main(command)
-    steps["bronze"] = layers.run_bronze(spark, scratch_params(root, run_id="after-maintenance", generate_input=False))
+    steps["versions_maintained"] = {name: storage.table_version(spark, lake, name) for name in existing}
+    steps["after_maintenance"] = run_all_layers(
+        spark, scratch_params(root, run_id="after-maintenance", generate_input=False))
     return steps
 
 
@@ -132,7 +137,32 @@ def test_maintenance_commits_carry_no_run_tag_and_the_next_run_undoes_nothing(
         ours = commits.filter(F.col("version").between(table.version_before + 1, table.version_after))
         assert ours.count() >= 2, table.table  # VACUUM START and END at least
         assert [recovery.parse_commit_tag(row["userMetadata"]) for row in ours.collect()] == [None] * ours.count()
-    assert maintained["bronze"].record.rollbacks == []
+    assert maintained["after_maintenance"]["bronze"].record.rollbacks == []
+
+
+def test_the_layers_after_maintenance_find_nothing_new_and_write_only_their_ledger_rows(
+    spark: SparkSession, maintained: dict[str, Any],
+) -> None:
+    runs = maintained["after_maintenance"]
+    assert runs["silver"].details["counts"] == {}, "maintenance's commits to events_raw are no new rows"
+    assert runs["gold"].details["mode"] == "unchanged", runs["gold"].details["reason"]
+    lake = maintained["lake"]
+    after = {name: storage.table_version(spark, lake, name) for name in maintained["existing"]}
+    assert after == {**maintained["versions_maintained"], ledger.TABLE: after[ledger.TABLE]}
+    assert after[ledger.TABLE] > maintained["versions_maintained"][ledger.TABLE]
+
+
+def test_a_new_day_after_maintenance_updates_gold_incrementally_and_equals_a_rebuild(
+    spark: SparkSession, maintained: dict[str, Any], tmp_path: Path,
+) -> None:
+    shutil.copytree(maintained["root"], tmp_path, dirs_exist_ok=True)
+    params = scratch_params(tmp_path, run_id="day-6", generator_days=6)  # lands day 6 only
+    gold = run_all_layers(spark, params)["gold"]
+    assert gold.details["mode"] == "incremental", gold.details["reason"]
+    assert gold.details["touched"]["dates"] == [dt.date(2019, 10, 6)]
+    rebuilt = rebuilt_tables(spark, params.path("lake_dir"), params)
+    for name, table in rebuilt.items():
+        assert_same_rows(storage.read_table(spark, params.path("lake_dir"), name), table, decimals=RUN_DECIMALS)
 
 
 def test_a_second_maintenance_with_nothing_changed_compacts_nothing(
