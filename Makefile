@@ -9,7 +9,7 @@ LAKEHOUSE_IVY_DIR ?= .cache/ivy
 JARS_MANIFEST := $(LAKEHOUSE_IVY_DIR)/jars/delta-jars.json
 CONNECTORS_MANIFEST := $(LAKEHOUSE_IVY_DIR)/jars/connector-jars.json
 
-.PHONY: setup run check test reliability notebooks dashboard lab browser clean docs
+.PHONY: setup run check test test-each-file reliability notebooks dashboard lab browser clean docs
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,15 @@ check: setup
 TEST_WORKERS ?= 1
 test: setup browser
 	$(BIN)/python -m pytest $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist worksteal)
+
+## test-each-file: every test file alone, in a pytest process of its own: each passes without the others' fixtures
+test-each-file: setup browser
+	@failed=""; for file in $$(find tests -name 'test_*.py' | sort); do \
+		start=$$(date +%s); $(BIN)/python -m pytest -q $$file > .cache/each-file.log 2>&1; code=$$?; \
+		printf '%-50s exit %s, %4s s\n' $$file $$code $$(( $$(date +%s) - start )); \
+		if [ $$code -ne 0 ]; then failed="$$failed $$file"; tail -n 20 .cache/each-file.log; fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "failed alone:$$failed"; exit 1; fi; echo "every test file passed alone"
 
 ## reliability: the reliability suite with every kill point (longer than its part in make test)
 reliability: setup
