@@ -1,4 +1,4 @@
-"""The lake's cheap reads: a table's newest commit from its log file, the ledger once per version, recovery's check."""
+"""The lake's cheap reads: a table's newest commit and the versions that changed rows from its log files, the ledger once per version, recovery's check."""
 
 from __future__ import annotations
 
@@ -46,6 +46,26 @@ def ledger_row(run_id: str, layer: str, status: str, attempt_id: str) -> dict:
     record = ledger.RunRecord(run_id=run_id, layer=layer, notebook=f"{layer}.ipynb", parameters={},
                               attempt_id=attempt_id)
     return record.as_row(status, None if status == "succeeded" else "ValueError: bad")
+
+
+def test_the_versions_that_change_rows_are_the_writes_not_the_compaction_or_a_property(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    schema = "id INT, name STRING"
+    for rows in ([(1, "a")], [(2, None)]):  # versions 0 and 1: two files to compact
+        storage.append(spark.createDataFrame(rows, schema), tmp_path, "t")
+    DeltaTable.forPath(spark, storage.table_path(tmp_path, "t")).optimize().executeCompaction()  # version 2
+    spark.sql(f"ALTER TABLE delta.`{storage.table_path(tmp_path, 't')}` SET TBLPROPERTIES ('purpose' = 'test')")
+    assert storage.data_changing_versions(spark, tmp_path, "t", 1, 3) == []
+    storage.insert_new(spark.createDataFrame([(1, "a")], schema), tmp_path, "t", ["id"])  # a match: no commit
+    storage.insert_new(spark.createDataFrame([(3, "c")], schema), tmp_path, "t", ["id"])  # version 4
+    storage.overwrite(spark.createDataFrame([(4, "d")], schema), tmp_path, "t")  # version 5
+    assert storage.table_version(spark, tmp_path, "t") == 5
+    assert storage.data_changing_versions(spark, tmp_path, "t", -1, 5) == [0, 1, 4, 5]
+    assert storage.data_changing_versions(spark, tmp_path, "t", 5, 5) == []
+
+    (tmp_path / "t" / "_delta_log" / f"{4:020d}.json").unlink()
+    assert storage.data_changing_versions(spark, tmp_path, "t", 3, 5) is None, "a commit gone: cannot tell"
 
 
 def test_the_ledger_is_read_again_after_another_writers_row_or_a_new_table_at_the_same_version(
