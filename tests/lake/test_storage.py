@@ -1,4 +1,5 @@
-"""The lake's cheap reads: a table's newest commit and the versions that changed rows from its log files, the ledger once per version, recovery's check."""
+"""The lake's cheap reads: a table's newest commit and the versions that changed rows, from its log files; the
+ledger once per version; recovery's check."""
 
 from __future__ import annotations
 
