@@ -18,6 +18,7 @@ import deltalake
 import pyarrow as pa
 import pyarrow.compute as pc
 from delta.tables import DeltaTable
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -116,9 +117,12 @@ def _commit_actions(spark: SparkSession, path: str, version: int) -> list[dict[s
     jvm = spark.sparkContext._jvm
     commit = jvm.org.apache.hadoop.fs.Path(f"{path.rstrip('/')}/_delta_log/{version:020d}.json")
     file_system = commit.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if not file_system.exists(commit):
-        return None
-    stream = file_system.open(commit)
+    try:  # opened at once, not checked first: on object storage each check is a request
+        stream = file_system.open(commit)
+    except Py4JJavaError as error:
+        if error.java_exception.getClass().getName() == "java.io.FileNotFoundException":
+            return None
+        raise
     try:
         text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
     finally:

@@ -109,15 +109,17 @@ def plan(spark: SparkSession, lake: str | Path, params: PipelineParams, silver_v
             return GoldPlan("full", f"{name} changed since the last gold run (version {written[name]})")
     if read > silver_version:
         return GoldPlan("full", f"events_cleaned is at version {silver_version}, before version {read} gold read")
-    if read < silver_version and storage.data_changing_versions(spark, lake, SILVER, read, silver_version) == []:
-        read = silver_version  # only maintenance's commits since: no new rows
+    # The versions since that changed rows, None if the log no longer tells; maintenance's commits change none.
+    changing = storage.data_changing_versions(spark, lake, SILVER, read, silver_version)
+    if changing == []:
+        read = silver_version
     if read == silver_version and _same_parameters(previous, params):
         reason = f"no new rows in events_cleaned since version {read}, and the parameters of run {previous['run_id']}"
         return GoldPlan("unchanged", reason, read, versions)
     properties = DeltaTable.forPath(spark, storage.table_path(lake, SILVER)).detail().first()["properties"]
     if properties.get("delta.enableChangeDataFeed") != "true":
         return GoldPlan("full", "events_cleaned has no change data feed")
-    changed = _non_insert_commit(spark, lake, read, silver_version)
+    changed = _non_insert_commit(spark, lake, read, silver_version, changing)
     if changed:
         return GoldPlan("full", changed)
     return GoldPlan("incremental", f"new rows of events_cleaned versions {read + 1}..{silver_version}", read, versions)
@@ -131,15 +133,14 @@ def _same_parameters(previous: dict[str, Any], params: PipelineParams) -> bool:
                for name in DERIVATION_PARAMETERS)
 
 
-def _non_insert_commit(spark: SparkSession, lake: str | Path, after: int, up_to: int) -> str | None:
+def _non_insert_commit(
+    spark: SparkSession, lake: str | Path, after: int, up_to: int, changing: list[int] | None
+) -> str | None:
     """A commit of silver in (after, up_to] that may have removed or changed rows, described.
 
-    Maintenance's commits, which change no rows, are not looked at.
+    Only the versions `changing` names are looked at (all of them when None): the others changed no rows.
     """
-    if after >= up_to:
-        return None
-    changing = storage.data_changing_versions(spark, lake, SILVER, after, up_to)
-    if changing == []:
+    if after >= up_to or changing == []:
         return None
     versions = F.col("version").isin(changing) if changing else (F.col("version") > after) & (F.col("version") <= up_to)
     history = DeltaTable.forPath(spark, storage.table_path(lake, SILVER)).history(up_to - after + 50)
