@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 
 from lib.contracts import tables
 from lib.contracts.schemas import PIPELINE_RUNS
-from lib.lake import recovery, storage
+from lib.lake import delta_log, recovery, storage
 
 TABLE = tables.PIPELINE_RUNS.name
 
@@ -59,7 +59,7 @@ class RunRecord:
 # The columns of the succeeded rows that recovery and the layers' plans read.
 SUCCEEDED_COLUMNS = ("attempt_id", "run_id", "layer", "finished_at", "versions_read", "versions_written", "parameters")
 # Per ledger path: the commit it was read at and its succeeded rows, oldest first.
-_succeeded: dict[str, tuple[storage.Commit, list[dict[str, Any]]]] = {}
+_succeeded: dict[str, tuple[delta_log.Commit, list[dict[str, Any]]]] = {}
 
 
 def append_record(spark: SparkSession, lake_dir: str | Path, row: dict[str, Any]) -> None:

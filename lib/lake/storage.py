@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,12 +17,12 @@ import deltalake
 import pyarrow as pa
 import pyarrow.compute as pc
 from delta.tables import DeltaTable
-from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lib.contracts import tables
 from lib.contracts.schemas import with_column_comments
+from lib.lake import delta_log
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,84 +74,25 @@ def read_appended_since(
     return changes.filter(F.col("_change_type") == "insert").drop("_change_type", "_commit_version", "_commit_timestamp")
 
 
-@dataclasses.dataclass(frozen=True)
-class Commit:
-    """A table's newest commit, as its Delta log file states it."""
-
-    version: int
-    user_metadata: str | None
-    metrics: dict[str, int]
-    identity: tuple[object, ...] = ()  # the commit's timestamp and transaction id: a rewritten table differs
-
-
-def last_commit(spark: SparkSession, lake_dir: str | Path, name: str) -> Commit | None:
+def last_commit(spark: SparkSession, lake_dir: str | Path, name: str) -> delta_log.Commit | None:
     """The table's newest commit, None if the table has none yet.
 
     Read from the newest commit file of `_delta_log` through Hadoop's file system, local or object
     storage alike: a listing and one small file, no Spark job, so a run can check every table.
     """
-    return _newest_commit(spark, table_path(lake_dir, name))
-
-
-def _newest_commit(spark: SparkSession, path: str) -> Commit | None:
-    jvm = spark.sparkContext._jvm
-    log = jvm.org.apache.hadoop.fs.Path(f"{path.rstrip('/')}/_delta_log")
-    file_system = log.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if not file_system.exists(log):
-        return None
-    names = [status.getPath().getName() for status in file_system.listStatus(log)]
-    versions = [int(name[:-5]) for name in names if name.endswith(".json") and name[:-5].isdigit()]
-    if not versions:
-        return None
-    version = max(versions)
-    actions = _commit_actions(spark, path, version) or []
-    info = next((action["commitInfo"] for action in actions if "commitInfo" in action), {})
-    metrics = {key: int(value) for key, value in (info.get("operationMetrics") or {}).items()
-               if str(value).isdigit()}
-    return Commit(version, info.get("userMetadata"), metrics, (info.get("timestamp"), info.get("txnId")))
-
-
-def _commit_actions(spark: SparkSession, path: str, version: int) -> list[dict[str, Any]] | None:
-    """The actions of the table's commit file for `version`, None if the log no longer holds it."""
-    jvm = spark.sparkContext._jvm
-    commit = jvm.org.apache.hadoop.fs.Path(f"{path.rstrip('/')}/_delta_log/{version:020d}.json")
-    file_system = commit.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    try:  # opened at once, not checked first: on object storage each check is a request
-        stream = file_system.open(commit)
-    except Py4JJavaError as error:
-        if error.java_exception.getClass().getName() == "java.io.FileNotFoundException":
-            return None
-        raise
-    try:
-        text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
-    finally:
-        stream.close()
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return delta_log.newest_commit(spark, table_path(lake_dir, name))
 
 
 def data_changing_versions(
     spark: SparkSession, lake_dir: str | Path, name: str, after_version: int, up_to_version: int
 ) -> list[int] | None:
-    """The versions in (after_version, up_to_version] whose commits added or removed rows; None if one is gone.
-
-    A compaction (OPTIMIZE), a VACUUM or a change of the table's properties, such as maintenance
-    makes, marks its files `dataChange: false` or adds none: the table's rows are as they were.
-    """
-    path = table_path(lake_dir, name)
-    changing = []
-    for version in range(after_version + 1, up_to_version + 1):
-        actions = _commit_actions(spark, path, version)
-        if actions is None:
-            return None
-        files = [action.get("add") or action.get("remove") for action in actions if "add" in action or "remove" in action]
-        if any(file.get("dataChange", True) for file in files):
-            changing.append(version)
-    return changing
+    """The versions in (after_version, up_to_version] that added or removed rows (see `delta_log`)."""
+    return delta_log.data_changing_versions(spark, table_path(lake_dir, name), after_version, up_to_version)
 
 
 def _last_commit(spark: SparkSession, path: str) -> WriteResult:
     """The version and metrics of the commit a write just made (the lake's lock keeps other writers out)."""
-    commit = _newest_commit(spark, path)
+    commit = delta_log.newest_commit(spark, path)
     if commit is None:
         raise RuntimeError(f"{path} has no Delta commit")
     return WriteResult(version=commit.version, metrics=commit.metrics)
@@ -285,7 +225,7 @@ def insert_new(
 def _merge_commit(source: DataFrame, path: str, before: int | None) -> WriteResult:
     """The commit a MERGE just made; when it made none (nothing to insert or update), the version as it
     was, no commit, and the source's row count under the name a MERGE's metrics give it."""
-    commit = _newest_commit(source.sparkSession, path)
+    commit = delta_log.newest_commit(source.sparkSession, path)
     if commit is not None and commit.version != before:
         return WriteResult(commit.version, commit.metrics)
     return WriteResult(before, {"numSourceRows": source.count(), "numTargetRowsInserted": 0}, committed=False)

@@ -7,7 +7,10 @@ version of the last `maintenance_retention_hours` references; the table property
 `delta.logRetentionDuration` set to the same retention (168 hours at least, Delta's deleted-file
 retention, below which it refuses a log retention); and a checkpoint, after which Delta deletes the
 commit files older than the log retention. Versions older than the retention are no longer
-readable: reproduce and recovery cannot go back that far.
+readable: reproduce and recovery cannot go back that far. A step with nothing to do is skipped, as
+the table's log tells without a Spark job: OPTIMIZE when no commit added files since the last
+maintenance, VACUUM when no file of the table is older than the retention, the checkpoint when
+the latest version has one.
 
 It holds the lake's lock like a layer run and is recorded in `pipeline_runs` as layer
 `maintenance`, with per table what it compacted and removed and the files and bytes before and
@@ -38,16 +41,13 @@ from typing import Any
 
 from delta.tables import DeltaTable
 from pyspark import SparkContext
-from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from lib.contracts import paths, tables
 from lib.contracts.params import ParameterError, PipelineParams, load_params, parse_overrides
 from lib.contracts.paths import REPO_ROOT
 from lib.contracts.schemas import MAINTENANCE_RUNS
-from lib.lake import ledger, lock, recovery, storage
+from lib.lake import delta_log, ledger, lock, recovery, storage
 from lib.lake.lock import LakeBusy
 from lib.lake.session import build_spark, settings
 
@@ -59,13 +59,6 @@ TOO_SHORT = "DELTA_VACUUM_RETENTION_PERIOD_TOO_SHORT"
 # Delta's delta.deletedFileRetentionDuration, which the project leaves at its default: Delta refuses a log
 # retention below it, so a shorter maintenance retention deletes the files and keeps the commits this long.
 DELETED_FILE_RETENTION_HOURS = 7 * 24
-# What a commit file says of the files it adds: enough to find the partitions a commit changed.
-COMMIT_ADDS = T.StructType([T.StructField("add", T.StructType([
-    T.StructField("partitionValues", T.MapType(T.StringType(), T.StringType())),
-    T.StructField("dataChange", T.BooleanType()),
-]))])
-
-
 def vacuum_settings(spark: SparkSession) -> dict[str, str]:
     """VACUUM's settings for maintenance: it records what it deleted as commits (VACUUM START, VACUUM END), and
     lists a table's files in as many tasks as the session runs at once.
@@ -141,28 +134,31 @@ def maintain(spark: SparkSession, params: PipelineParams) -> MaintenanceSummary:
 def maintain_table(
     spark: SparkSession, lake: str | Path, table: tables.Table, maintained: int | None, hours: int
 ) -> TableMaintenance:
-    """OPTIMIZE what changed since version `maintained` (None: everything), VACUUM, log retention, checkpoint."""
+    """OPTIMIZE what changed since version `maintained` (None: everything), VACUUM, log retention, checkpoint.
+
+    Each step runs when the table's log says it has work: no compaction of what is compacted, no
+    VACUUM of a table without a file older than the retention, no checkpoint of a checkpointed version.
+    """
     path = storage.table_path(lake, table.name)
-    delta = DeltaTable.forPath(spark, path)
-    version_before = storage.table_version(spark, lake, table.name)
-    before = _detail(delta)
-    partitions = changed_partitions(spark, path, table, maintained, version_before)
+    before = delta_log.snapshot(spark, path)
+    partitions = changed_partitions(spark, path, table, maintained, before.version)
     compacted = written = 0
-    if partitions != () and (table.partitioning or before["numFiles"] > 1):  # one file: nothing to compact
-        optimize = delta.optimize()
+    if partitions != () and (table.partitioning or before.files > 1):  # one file: nothing to compact
+        optimize = DeltaTable.forPath(spark, path).optimize()
         if partitions is not None:
             optimize = optimize.where(partition_predicate(table, partitions))
         metrics = optimize.executeCompaction().first()["metrics"]
         compacted, written = metrics["numFilesRemoved"], metrics["numFilesAdded"]
-    vacuumed, vacuumed_bytes = _vacuum(spark, lake, table.name, hours)
+    vacuumed, vacuumed_bytes = _vacuum(spark, path, hours)
     retention = f"interval {max(hours, DELETED_FILE_RETENTION_HOURS)} hours"
-    if before["properties"].get(LOG_RETENTION) != retention:
+    if before.properties.get(LOG_RETENTION) != retention:
         spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('{LOG_RETENTION}' = '{retention}')")
-    _checkpoint(spark, path)
-    after = _detail(delta)
+    after = delta_log.snapshot(spark, path)
+    if delta_log.checkpoint_version(spark, path) != after.version:
+        _checkpoint(spark, path)
     return TableMaintenance(
-        table.name, version_before, storage.table_version(spark, lake, table.name), before["numFiles"],
-        before["sizeInBytes"], after["numFiles"], after["sizeInBytes"], None if partitions is None else tuple(_label(p) for p in partitions),
+        table.name, before.version, after.version, before.files, before.bytes, after.files, after.bytes,
+        None if partitions is None else tuple(_label(p) for p in partitions),
         compacted, written, vacuumed, vacuumed_bytes,
     )
 
@@ -177,18 +173,10 @@ def changed_partitions(
     """
     if since is None or until < since:  # never maintained, or a table written anew since
         return None
-    if until == since:
-        return ()
-    commits = [f"{path}/_delta_log/{version:020d}.json" for version in range(since + 1, until + 1)]
-    try:
-        adds = spark.read.schema(COMMIT_ADDS).json(commits).filter(F.col("add.dataChange"))
-        values = adds.select(*[F.col("add.partitionValues").getItem(name).alias(name) for name in table.partitioning])
-        rows = values.distinct().collect() if table.partitioning else adds.limit(1).collect()
-    except AnalysisException:  # the log no longer holds a commit since then
+    partitions = delta_log.added_partitions(spark, path, table.partitioning, since, until)
+    if partitions is None or (partitions and not table.partitioning):
         return None
-    if not table.partitioning:
-        return None if rows else ()
-    return tuple(sorted((row.asDict() for row in rows), key=_label))
+    return tuple(sorted(partitions, key=_label))
 
 
 def partition_predicate(table: tables.Table, partitions: tuple[dict[str, str | None], ...]) -> str:
@@ -206,19 +194,22 @@ def _label(partition: dict[str, str | None]) -> str:
     return "/".join(f"{name}={value}" for name, value in partition.items())
 
 
-def _detail(delta: DeltaTable) -> dict[str, Any]:
-    """The files, bytes and properties of the table's latest version, as its Delta log states them."""
-    return delta.detail().select("numFiles", "sizeInBytes", "properties").first().asDict()
+def _vacuum(spark: SparkSession, path: str, hours: int) -> tuple[int, int]:
+    """VACUUM with the retention; the files and bytes it deleted, as its VACUUM START commit states them.
 
-
-def _vacuum(spark: SparkSession, lake: str | Path, name: str, hours: int) -> tuple[int, int]:
-    """VACUUM with the retention; the files and bytes it deleted, as its VACUUM START commit states them."""
-    before = storage.table_version(spark, lake, name)
-    spark.sql(f"VACUUM delta.`{storage.table_path(lake, name)}` RETAIN {hours} HOURS")
-    commits = DeltaTable.forPath(spark, storage.table_path(lake, name)).history(2)
-    start = commits.filter((F.col("version") > before) & (F.col("operation") == "VACUUM START")).first()
-    metrics = start["operationMetrics"] if start is not None else {}
-    return int(metrics.get("numFilesToDelete", 0)), int(metrics.get("sizeOfDataToDelete", 0))
+    A table whose files are all younger than the retention has none VACUUM would delete: its listing
+    and commits are skipped.
+    """
+    if not delta_log.holds_file_older_than(spark, path, int((time.time() - hours * 3600) * 1000)):
+        return 0, 0
+    before = delta_log.newest_commit(spark, path).version
+    spark.sql(f"VACUUM delta.`{path}` RETAIN {hours} HOURS")
+    for version in range(before + 1, delta_log.newest_commit(spark, path).version + 1):
+        info = delta_log.commit_info(delta_log.commit_actions(spark, path, version) or [])
+        if info.get("operation") == "VACUUM START":
+            metrics = info.get("operationMetrics") or {}
+            return int(metrics.get("numFilesToDelete", 0)), int(metrics.get("sizeOfDataToDelete", 0))
+    return 0, 0
 
 
 def _checkpoint(spark: SparkSession, path: str) -> None:

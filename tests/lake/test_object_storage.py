@@ -1,4 +1,4 @@
-"""The lake on object storage: the layers, a rerun, the dashboard's loaders and the lock on an s3a:// lake.
+"""The lake on object storage: the layers, a rerun, the dashboard's loaders, the lock and maintenance on an s3a:// lake.
 
 The store is moto's S3 server, started on a free loopback port for this module; the tests' shared
 session reaches it through S3A settings for its bucket only, set on the running session's Hadoop
@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from lakehouse_testing import free_port, run_all_layers, scratch_params
 from lib.contracts import tables
 from lib.contracts.params import PipelineParams
 from lib.lake import lock, session, storage
+from lib.lake.session import settings
 from lib.ops import maintain
 
 BUCKET = "lakehouse-test"
@@ -225,14 +227,22 @@ def test_maintenance_compacts_vacuums_and_checkpoints_the_s3_lake_keeping_every_
     present = [name for name in tables.TABLES if storage.table_exists(spark, LAKE, name)]
     rows = {name: storage.read_table(spark, LAKE, name).count() for name in present}
 
-    summary = maintain.maintain(spark, dataclasses.replace(params, generate_input=False))
+    # No retention, so that VACUUM has the compacted files to delete (Delta's check of the retention off for it).
+    with settings(spark, {"spark.databricks.delta.retentionDurationCheck.enabled": "false"}):
+        summary = maintain.maintain(spark, dataclasses.replace(params, generate_input=False,
+                                                               maintenance_retention_hours=0))
 
     assert [table.table for table in summary.tables] == present
     assert all(table.files_after <= table.files_before for table in summary.tables)
+    compacted = [table for table in summary.tables if table.files_compacted]
+    assert compacted and all(table.files_vacuumed >= table.files_compacted for table in compacted), compacted
     runs = tables.PIPELINE_RUNS.name
     assert {name: storage.read_table(spark, LAKE, name).count() for name in present} == {**rows, runs: rows[runs] + 1}
     keys = {item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="lake/")
             for item in page.get("Contents", [])}
+    data_files = Counter(key.split("/")[1] for key in keys if key.endswith(".parquet") and "/_delta_log/" not in key)
+    after = {table.table: table.files_after for table in summary.tables if table.table != runs}  # + its own row
+    assert {name: data_files[name] for name in after} == after, "after VACUUM the bucket holds the tables' files only"
     checkpointed = {key.split("/")[1] for key in keys if key.endswith(".checkpoint.parquet")}
     assert set(present) <= checkpointed, "each table got its checkpoint in the bucket"
     last = storage.read_table(spark, LAKE, runs).filter(f"run_id = '{summary.run_id}'").first()
