@@ -59,6 +59,8 @@ TOO_SHORT = "DELTA_VACUUM_RETENTION_PERIOD_TOO_SHORT"
 # Delta's delta.deletedFileRetentionDuration, which the project leaves at its default: Delta refuses a log
 # retention below it, so a shorter maintenance retention deletes the files and keeps the commits this long.
 DELETED_FILE_RETENTION_HOURS = 7 * 24
+
+
 def vacuum_settings(spark: SparkSession) -> dict[str, str]:
     """VACUUM's settings for maintenance: it records what it deleted as commits (VACUUM START, VACUUM END), and
     lists a table's files in as many tasks as the session runs at once.
