@@ -46,9 +46,10 @@ def scratch_params(root: Path, params_file: Path = STORED_OUTPUTS_PARAMS, **over
 # The lake's stages on params/ci.yaml, each the one before it and one more layer: what `Stages` builds.
 STAGES = ("landing", "bronze", "silver", "gold")
 STAGE_RUN_ID = "fixture-run"
-# A stage built when a test first asks for it: the gold stage and a fourth generated day, loaded by a run of
-# this id, whose silver and gold are incremental.
+# Stages built when a test first asks for them: the gold stage and a fourth generated day, loaded by a run of
+# this id, whose silver and gold are incremental; then a fifth day, loaded the same way.
 FOURTH_DAY = "day-4"
+FIFTH_DAY = "day-5"
 
 
 class Stages:
@@ -92,13 +93,21 @@ class Stages:
 
     def with_fourth_day(self, spark: SparkSession) -> Stages:
         """Build the FOURTH_DAY stage unless another process did: a copy of the gold stage, day 4 loaded."""
+        return self._with_day(spark, FOURTH_DAY, STAGES[-1], 4)
+
+    def with_fifth_day(self, spark: SparkSession) -> Stages:
+        """Build the FIFTH_DAY stage unless another process did: a copy of the FOURTH_DAY stage, day 5 loaded."""
+        return self.with_fourth_day(spark)._with_day(spark, FIFTH_DAY, FOURTH_DAY, 5)
+
+    def _with_day(self, spark: SparkSession, stage: str, start: str, days: int) -> Stages:
+        """The stage `stage`: a copy of `start` and the generated day `days` loaded by a run of id `stage`."""
         with exclusive(self.root / ".building"):
-            if not (self.root / f".built-{FOURTH_DAY}").exists():
-                folder = self.root / FOURTH_DAY
+            if not (self.root / f".built-{stage}").exists():
+                folder = self.root / stage
                 shutil.rmtree(folder, ignore_errors=True)
-                shutil.copytree(self.root / STAGES[-1], folder)
-                run_all_layers(spark, scratch_params(folder, run_id=FOURTH_DAY, generator_days=4))
-                (self.root / f".built-{FOURTH_DAY}").touch()
+                shutil.copytree(self.root / start, folder)
+                run_all_layers(spark, scratch_params(folder, run_id=stage, generator_days=days))
+                (self.root / f".built-{stage}").touch()
         return self
 
 

@@ -1,7 +1,7 @@
 """Maintenance on a real lake: compaction of the partitions that changed, rows kept, its ledger row, recovery.
 
-A copy of the ci lake's gold stage (3 generated days, run "fixture-run") with a fourth day (the tests'
-day-4 stage) gains a fifth through the real pipeline, so that its partitions hold several files, and is
+A copy of the ci lake's gold stage (3 generated days, run "fixture-run") with a fourth and a fifth day loaded
+by the real pipeline (the tests' day-5 stage), so that its partitions hold several files, is
 maintained: every partition is compacted to one file, the first time. A second maintenance, through the command, finds nothing
 changed and commits nothing; the three layers after it undo nothing and find nothing new (maintenance's
 commits change no rows), a new day after it is an incremental gold run equal to a rebuild, and `--if-due 2`
@@ -27,7 +27,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse_testing import (
-    FOURTH_DAY, RUN_DECIMALS, STAGE_RUN_ID, Stages, assert_same_rows, rebuilt_tables, run_all_layers, scratch_params,
+    FIFTH_DAY, RUN_DECIMALS, STAGE_RUN_ID, Stages, assert_same_rows, rebuilt_tables, run_all_layers, scratch_params,
 )
 from lib.contracts import tables
 from lib.lake import ledger, recovery, storage
@@ -69,9 +69,8 @@ def maintained(
     spark: SparkSession, stages: Stages, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("maintain")
-    stages.with_fourth_day(spark).copy(FOURTH_DAY, root)
+    stages.with_fifth_day(spark).copy(FIFTH_DAY, root)
     lake = root / "lake"
-    run_all_layers(spark, scratch_params(root, run_id="day-5", generator_days=5))
     existing = [name for name in tables.TABLES if storage.table_exists(spark, lake, name)]
     steps: dict[str, Any] = {"lake": lake, "root": root, "existing": existing}
     steps["before"] = {name: files_by_partition(spark, lake, name) for name in PARTITIONED}

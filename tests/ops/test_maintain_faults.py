@@ -1,8 +1,8 @@
 """Maintenance under faults: between daily loads, SIGKILLed while it compacts and while it vacuums, two at once.
 
 The lake is a copy of the ci lake's gold stage (3 generated days, run "fixture-run") with a fourth day (the tests'
-day-4 stage), so that its partitions hold several files. The clean run is a copy of it that loads day 5
-with no maintenance; every maintained or faulted lake loads day 5 after its maintenance and is compared with
+day-4 stage), so that its partitions hold several files. The clean run is the tests' day-5 stage, which loads
+day 5 after it with no maintenance (read, never changed); every maintained or faulted lake loads day 5 after its maintenance and is compared with
 the clean run table by table, row by row without the audit columns. The figures go to the reliability
 summary. A run reproduced after maintenance is tested in test_reproduce.py.
 """
@@ -26,7 +26,7 @@ from faults import (
     start_maintenance,
     uncommitted_data_files,
 )
-from lakehouse_testing import FOURTH_DAY, Stages, run_all_layers, scratch_params
+from lakehouse_testing import FIFTH_DAY, FOURTH_DAY, Stages, run_all_layers, scratch_params
 from lib.contracts import tables
 from lib.contracts.paths import REPO_ROOT
 from lib.lake import ledger, storage
@@ -55,11 +55,9 @@ def load_day_5(spark: SparkSession, root: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def clean_lake(spark: SparkSession, four_days: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Day 5 loaded after day 4 with no maintenance between them."""
-    root = copy_of(four_days, tmp_path_factory.mktemp("clean"))
-    load_day_5(spark, root)
-    return root / "lake"
+def clean_lake(spark: SparkSession, stages: Stages) -> Path:
+    """Day 5 loaded after day 4 with no maintenance between them: the shared stage, read only."""
+    return stages.with_fifth_day(spark).lake(FIFTH_DAY)
 
 
 def rows_per_table(spark: SparkSession, lake: Path) -> dict[str, int]:
