@@ -167,7 +167,7 @@ def test_a_new_day_after_maintenance_updates_gold_incrementally_and_equals_a_reb
         assert_same_rows(storage.read_table(spark, params.path("lake_dir"), name), table, decimals=RUN_DECIMALS)
 
 
-def test_a_second_maintenance_with_nothing_changed_compacts_nothing(
+def test_a_second_maintenance_with_nothing_changed_commits_nothing(
     spark: SparkSession, maintained: dict[str, Any],
 ) -> None:
     assert maintained["second_exit"] == 0

@@ -1,10 +1,10 @@
 """Maintenance under faults: between daily loads, SIGKILLed while it compacts and while it vacuums, two at once.
 
 The lake is a copy of the ci lake's gold stage (3 generated days, run "fixture-run") with a fourth day (the tests'
-day-4 stage), so that its partitions hold several files. The clean run is the tests' day-5 stage, which loads
-day 5 after it with no maintenance (read, never changed); every maintained or faulted lake loads day 5 after its maintenance and is compared with
-the clean run table by table, row by row without the audit columns. The figures go to the reliability
-summary. A run reproduced after maintenance is tested in test_reproduce.py.
+day-4 stage), so that its partitions hold several files. The clean run is the tests' day-5 stage, which
+loads day 5 after it with no maintenance (read, never changed); every maintained or faulted lake loads day 5
+after its maintenance and is compared with the clean run table by table, row by row without the audit
+columns. The figures go to the reliability summary. A run reproduced after maintenance is tested in test_reproduce.py.
 """
 
 from __future__ import annotations
