@@ -1,5 +1,6 @@
-"""A Delta table's log, read through Hadoop's file system: its commits, the versions that changed rows,
-the partitions they added files to, its latest snapshot's files and bytes, its checkpoint.
+"""A Delta table's log, read through Hadoop's file system: its commits, the versions that changed rows and
+whether they removed any, the partitions they added files to, its latest snapshot's files and bytes, its
+checkpoint.
 
 Each read is a listing or a few small files, local or object storage alike, and no Spark job, so a
 run can check every table and maintenance can tell what a table needs before it does anything.
@@ -94,20 +95,38 @@ def _file_actions(actions: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [action.get("add") or action.get("remove") for action in actions if "add" in action or "remove" in action]
 
 
-def data_changing_versions(spark: SparkSession, path: str, after_version: int, up_to_version: int) -> list[int] | None:
-    """The versions in (after_version, up_to_version] whose commits added or removed rows; None if one is gone.
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """A commit that added or removed rows: its version, its operation, and whether it removed any."""
+
+    version: int
+    operation: str
+    removes_rows: bool
+
+
+def data_changes(spark: SparkSession, path: str, after_version: int, up_to_version: int) -> list[Change] | None:
+    """The commits in (after_version, up_to_version] that added or removed rows; None if one is gone.
 
     A compaction (OPTIMIZE), a VACUUM or a change of the table's properties, such as maintenance
-    makes, marks its files `dataChange: false` or adds none: the table's rows are as they were.
+    makes, marks its files `dataChange: false` or adds none: the table's rows are as they were. A
+    commit removes rows when it removes a file with `dataChange` (a DELETE, an UPDATE, a MERGE that
+    matched, an overwrite of rows): one that only adds files only inserted rows.
     """
-    changing = []
+    changes = []
     for version in range(after_version + 1, up_to_version + 1):
         actions = commit_actions(spark, path, version)
         if actions is None:
             return None
-        if any(file.get("dataChange", True) for file in _file_actions(actions)):
-            changing.append(version)
-    return changing
+        removes = any(action["remove"].get("dataChange", True) for action in actions if "remove" in action)
+        if removes or any(file.get("dataChange", True) for file in _file_actions(actions)):
+            changes.append(Change(version, commit_info(actions).get("operation", "?"), removes))
+    return changes
+
+
+def data_changing_versions(spark: SparkSession, path: str, after_version: int, up_to_version: int) -> list[int] | None:
+    """The versions in (after_version, up_to_version] whose commits added or removed rows; None if one is gone."""
+    changes = data_changes(spark, path, after_version, up_to_version)
+    return None if changes is None else [change.version for change in changes]
 
 
 def added_partitions(

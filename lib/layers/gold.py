@@ -11,7 +11,7 @@ day-over-day changes) are computed again over the gold tables, which are small. 
 appended to the state, and the other tables are overwritten (`product_totals` and `conversion_funnel`
 with their untouched keys' rows as they were). The result equals a rebuild.
 A full rebuild (of the tables and the state) is used when there is no earlier gold run to build on,
-when silver changed in a way other than inserts, when a gold or state table is not as the last gold
+when a commit of silver since removed rows, when a gold or state table is not as the last gold
 run left it, or when the parameter `gold_full_rebuild` asks for it. When silver has no new rows
 since the last gold run and the derivations' parameters are the same, the tables already hold the
 result: the run writes nothing ("unchanged").
@@ -26,14 +26,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from delta.tables import DeltaTable
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lib.contracts import tables as registry
 from lib.contracts.params import PipelineParams
-from lib.lake import ledger, storage, transaction
+from lib.lake import delta_log, ledger, storage, transaction
 from lib.layers.summary import LayerSummary, start_record
 from lib.transforms import gold, gold_state
 
@@ -43,7 +42,6 @@ SILVER = registry.EVENTS_CLEANED.name
 # The parameters gold's derived columns depend on (RFM, churn, as_of_date).
 DERIVATION_PARAMETERS = ("as_of_date", "rfm_recency_days", "rfm_frequency_sessions", "rfm_monetary",
                          "churn_high_days", "churn_medium_days")
-INSERT_ONLY_OPERATIONS = frozenset({"MERGE", "WRITE", "STREAMING UPDATE", "CREATE TABLE"})
 
 
 def run_gold(spark: SparkSession, params: PipelineParams, notebook: str = "03_gold.ipynb") -> LayerSummary:
@@ -109,19 +107,21 @@ def plan(spark: SparkSession, lake: str | Path, params: PipelineParams, silver_v
             return GoldPlan("full", f"{name} changed since the last gold run (version {written[name]})")
     if read > silver_version:
         return GoldPlan("full", f"events_cleaned is at version {silver_version}, before version {read} gold read")
-    # The versions since that changed rows, None if the log no longer tells; maintenance's commits change none.
-    changing = storage.data_changing_versions(spark, lake, SILVER, read, silver_version)
-    if changing == []:
+    # The commits since that changed rows, None if the log no longer holds one; maintenance's commits change none.
+    silver_path = storage.table_path(lake, SILVER)
+    changes = delta_log.data_changes(spark, silver_path, read, silver_version)
+    if changes == []:
         read = silver_version
     if read == silver_version and _same_parameters(previous, params):
         reason = f"no new rows in events_cleaned since version {read}, and the parameters of run {previous['run_id']}"
         return GoldPlan("unchanged", reason, read, versions)
-    properties = DeltaTable.forPath(spark, storage.table_path(lake, SILVER)).detail().first()["properties"]
-    if properties.get("delta.enableChangeDataFeed") != "true":
+    if changes is None:
+        return GoldPlan("full", f"the log of events_cleaned no longer holds every version after {read}")
+    if delta_log.snapshot(spark, silver_path).properties.get("delta.enableChangeDataFeed") != "true":
         return GoldPlan("full", "events_cleaned has no change data feed")
-    changed = _non_insert_commit(spark, lake, read, silver_version, changing)
-    if changed:
-        return GoldPlan("full", changed)
+    removing = next((change for change in changes if change.removes_rows), None)
+    if removing is not None:
+        return GoldPlan("full", f"events_cleaned version {removing.version} ({removing.operation}) removed rows")
     return GoldPlan("incremental", f"new rows of events_cleaned versions {read + 1}..{silver_version}", read, versions)
 
 
@@ -131,26 +131,6 @@ def _same_parameters(previous: dict[str, Any], params: PipelineParams) -> bool:
     now = params.as_dict()
     return all(json.dumps(before.get(name), default=str) == json.dumps(now[name], default=str)
                for name in DERIVATION_PARAMETERS)
-
-
-def _non_insert_commit(
-    spark: SparkSession, lake: str | Path, after: int, up_to: int, changing: list[int] | None
-) -> str | None:
-    """A commit of silver in (after, up_to] that may have removed or changed rows, described.
-
-    Only the versions `changing` names are looked at (all of them when None): the others changed no rows.
-    """
-    if after >= up_to or changing == []:
-        return None
-    versions = F.col("version").isin(changing) if changing else (F.col("version") > after) & (F.col("version") <= up_to)
-    history = DeltaTable.forPath(spark, storage.table_path(lake, SILVER)).history(up_to - after + 50)
-    for row in history.filter(versions).collect():
-        metrics = row["operationMetrics"] or {}
-        mode = (row["operationParameters"] or {}).get("mode", "Append")
-        removes = sum(int(metrics.get(key, "0")) for key in ("numTargetRowsUpdated", "numTargetRowsDeleted"))
-        if row["operation"] not in INSERT_ONLY_OPERATIONS or mode not in ("Append", None) or removes:
-            return f"events_cleaned version {row['version']} is a {row['operation']}, not an insert"
-    return None
 
 
 def written_rows(written: storage.WriteResult) -> int:

@@ -1,6 +1,6 @@
-"""What maintenance reads from a table's log before it does anything: the partitions commits added files to,
-the latest snapshot's files, bytes and properties, the checkpoint's version, whether a file is old enough for
-VACUUM; each checked against what Delta itself says."""
+"""What maintenance and gold read from a table's log before they do anything: the commits that removed rows,
+the partitions commits added files to, the latest snapshot's files, bytes and properties, the checkpoint's
+version, whether a file is old enough for VACUUM; each checked against what Delta itself says."""
 
 from __future__ import annotations
 
@@ -65,3 +65,22 @@ def test_a_table_holds_a_file_older_than_the_cutoff_once_a_data_file_is_not_a_lo
     os.utime(data_file, (two_hours_ago, two_hours_ago))
     assert delta_log.holds_file_older_than(spark, path, cutoff)
     assert not delta_log.holds_file_older_than(spark, path, cutoff - 2 * HOUR_MS)
+
+
+def test_the_commits_that_removed_rows_are_told_from_those_that_only_inserted(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    schema = "id INT, name STRING"
+    path = storage.table_path(tmp_path, "t")
+    storage.append(spark.createDataFrame([(1, "a"), (2, "b")], schema), tmp_path, "t")  # version 0
+    storage.insert_new(spark.createDataFrame([(2, "b"), (3, "c")], schema), tmp_path, "t", ["id"])  # 1: inserts only
+    DeltaTable.forPath(spark, path).delete("id = 1")  # version 2
+    DeltaTable.forPath(spark, path).optimize().executeCompaction()  # version 3: no row changed
+    storage.overwrite(spark.createDataFrame([(4, "d")], schema), tmp_path, "t")  # version 4
+    assert delta_log.data_changes(spark, path, -1, 4) == [
+        delta_log.Change(0, "WRITE", False),
+        delta_log.Change(1, "MERGE", False),
+        delta_log.Change(2, "DELETE", True),
+        delta_log.Change(4, "WRITE", True),
+    ]
+    assert delta_log.data_changes(spark, path, 2, 3) == []

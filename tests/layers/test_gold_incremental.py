@@ -5,7 +5,8 @@ The runs start from a copy of the ci lake's gold stage (days 1-3 of params/ci.ya
 in full) with the same generator's days 4-6 added to the landing folder: one run brings days 5 and 6,
 the next day 4, late. Then day 3's lines arrive again as day 7 (every user, session and product already
 in gold), and last a file of day 2's lines again (silver drops them all as duplicates). Each incremental
-run's four tables and gold's state are held against a rebuild in full from the silver it read.
+run's four tables and gold's state are held against a rebuild in full from the silver it read. A silver
+commit that removed rows, or a changed gold or state table, makes the next run a rebuild.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from lakehouse_testing import (
     RUN_DECIMALS, Stages, comparable, rebuilt_tables, record_reliability, run_all_layers, scratch_params,
@@ -199,3 +202,19 @@ def test_a_changed_gold_or_state_table_makes_the_next_run_rebuild(
     assert summary.details["mode"] == "full"
     assert summary.details["reason"].startswith(f"{table} changed since the last gold run")
     assert storage.read_table(spark, lake, table).count() > 1
+
+
+def test_rows_deleted_from_silver_make_the_next_run_rebuild_naming_the_commit(
+    spark: SparkSession, day_by_day: DayByDay, tmp_path: Path
+) -> None:
+    params = scratch_params(copy_of(day_by_day, tmp_path), generate_input=False)
+    lake = params.path("lake_dir")
+    silver = DeltaTable.forPath(spark, storage.table_path(lake, "events_cleaned"))
+    silver.delete(F.col("event_date") == F.lit(DAYS[0]))
+    deleted = storage.table_version(spark, lake, "events_cleaned")
+    summary = layers.run_gold(spark, params)
+    assert (summary.details["mode"], summary.details["reason"]) == (
+        "full", f"events_cleaned version {deleted} (DELETE) removed rows")
+    daily = storage.read_table(spark, lake, "daily_sales_summary")
+    assert daily.filter(F.col("event_date") == F.lit(DAYS[0])).count() == 0
+    assert daily.agg(F.sum("total_events")).first()[0] == storage.read_table(spark, lake, "events_cleaned").count()
