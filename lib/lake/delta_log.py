@@ -117,8 +117,8 @@ def data_changes(spark: SparkSession, path: str, after_version: int, up_to_versi
         actions = commit_actions(spark, path, version)
         if actions is None:
             return None
-        removes = any(action["remove"].get("dataChange", True) for action in actions if "remove" in action)
-        if removes or any(file.get("dataChange", True) for file in _file_actions(actions)):
+        if any(file.get("dataChange", True) for file in _file_actions(actions)):
+            removes = any(action["remove"].get("dataChange", True) for action in actions if "remove" in action)
             changes.append(Change(version, commit_info(actions).get("operation", "?"), removes))
     return changes
 
