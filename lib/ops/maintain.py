@@ -290,8 +290,8 @@ def runs_since_maintenance(params: PipelineParams, spark: SparkSession | None = 
 
 
 def _spark(params: PipelineParams) -> SparkSession:
-    return build_spark(params.spark_master, app_name="lakehouse-maintain",
-                       shuffle_partitions=params.shuffle_partitions, driver_memory=params.driver_memory)
+    return build_spark(params.spark_master, app_name="lakehouse-maintain", shuffle_partitions=params.shuffle_partitions,
+                       driver_memory=params.driver_memory, ui=params.spark_ui)
 
 
 def parse_every(value: str) -> int:

@@ -110,6 +110,40 @@ def shared_kernel() -> Iterator[AsyncKernelManager]:
             run_sync(kernel.shutdown_kernel)(now=True)
 
 
+def call_in_kernel(kernel: AsyncKernelManager, module: str, function: str, arguments: list[str]) -> tuple[int, str]:
+    """Call `module.function(arguments)` in a running kernel: its return value (an exit code) and its stderr.
+
+    What the call prints on stdout is written to this process's stdout as it comes; an exception
+    it raises raises NotebookFailed naming the call.
+    """
+    client = kernel.client()
+    client.start_channels()
+    stderr: list[str] = []
+
+    def output(message: dict[str, Any]) -> None:
+        content = message["content"]
+        if message["msg_type"] == "stream":
+            if content["name"] == "stdout":
+                sys.stdout.write(content["text"])
+                sys.stdout.flush()
+            else:
+                stderr.append(content["text"])
+
+    call = f"{module}.{function}({arguments!r})"
+    try:
+        run_sync(client.wait_for_ready)(timeout=60)
+        reply = run_sync(client.execute_interactive)(
+            f"import {module}\n_lakehouse_exit_code = {call}", store_history=False,
+            user_expressions={"code": "_lakehouse_exit_code"}, output_hook=output,
+        )
+    finally:
+        client.stop_channels()
+    content = reply["content"]
+    if content["status"] != "ok":
+        raise NotebookFailed(f"{call} failed in the series' kernel: {content.get('ename')}: {content.get('evalue')}")
+    return int(content["user_expressions"]["code"]["data"]["text/plain"]), "".join(stderr)
+
+
 def series_kernel(one_kernel: bool) -> contextlib.AbstractContextManager[AsyncKernelManager | None]:
     """The kernel a series of notebooks runs in: one shared kernel, or None (a fresh kernel per notebook)."""
     return shared_kernel() if one_kernel else contextlib.nullcontext()

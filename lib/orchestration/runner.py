@@ -13,9 +13,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from deltalake import DeltaTable
+from jupyter_client.manager import AsyncKernelManager
 
 from lib.contracts import paths, tables
 from lib.contracts.params import ParameterError, check_paths, load_params, parse_overrides
@@ -30,11 +32,13 @@ def run_series(
     runs_dir: Path,
     progress_bar: bool = True,
     one_kernel: bool = True,
+    then: Callable[[AsyncKernelManager | None], object] | None = None,
 ) -> Path:
     """Execute the three notebooks in order; return the folder of the executed notebooks.
 
     They run in one kernel (one JVM, one Spark session) unless `one_kernel` is false, which gives
-    each notebook a fresh kernel, as JupyterLab does.
+    each notebook a fresh kernel, as JupyterLab does. `then`, when given, is called once the three
+    have succeeded, with the kernel they ran in (None with a kernel per notebook) before it stops.
     """
     params = load_params(params_file, overrides)
     check_paths(params)
@@ -52,6 +56,8 @@ def run_series(
                 source, output_dir / name, notebooks.parameters_for(source, values), progress_bar, kernel
             )
             print(f"[{position}/{len(notebooks.SERIES)}] {name} done in {executed.seconds:.1f} s", flush=True)
+        if then is not None:
+            then(kernel)
     return output_dir
 
 

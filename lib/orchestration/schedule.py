@@ -5,9 +5,10 @@ three notebooks with a named parameter file in one kernel (one JVM; `--kernel-pe
 each its own), and keeps the executed notebooks in
 `<runs-dir>/<date>/<run_id>/`: the date is the one given with `--date`, else the UTC date of the
 run. After each run, succeeded or failed, only the newest `--keep` scheduled run folders stay. After
-a succeeded run, `python -m lib.ops.maintain --if-due N` compacts and vacuums the tables once
-N = `maintenance_every_runs` bronze runs have succeeded since the last maintenance (0: never); it
-counts in its own process, which starts a JVM only when maintenance is due.
+a succeeded run, `lib.ops.maintain --if-due N` compacts and vacuums the tables once
+N = `maintenance_every_runs` bronze runs have succeeded since the last maintenance (0: never). It
+runs in the series' kernel, whose JVM is warm; with `--kernel-per-notebook`, in a process of its
+own, which starts a JVM only when maintenance is due.
 A failure exits non-zero (2 for a bad parameter, 1 otherwise) with one line on stderr that names
 the notebook or the parameter and the reason.
 """
@@ -26,6 +27,8 @@ import time
 import typing
 from collections.abc import Iterator
 from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
 
 from lib.contracts import paths
 from lib.contracts.params import ParameterError, check_paths, load_params, parse_overrides
@@ -120,13 +123,23 @@ def logs_on_stdout() -> Iterator[None]:
 
 
 def run_scheduled(
-    planned: ScheduledRun, params_file: Path, runs_dir: Path, keep: int, progress_bar: bool, one_kernel: bool = True
+    planned: ScheduledRun, params_file: Path, runs_dir: Path, keep: int, progress_bar: bool, one_kernel: bool = True,
+    set_options: list[str] | None = None,
 ) -> Path:
-    """Execute the series into the run's folder, then prune the old folders whatever the outcome."""
+    """Execute the series into the run's folder and maintain the lake if due; prune the old folders whatever the outcome.
+
+    `set_options` are the command's `--set` options, which maintenance takes too.
+    """
     planned.folder.mkdir(parents=True, exist_ok=True)
     (planned.folder / MARKER).write_text(dt.datetime.now(dt.timezone.utc).isoformat() + "\n")
+
+    def maintain(kernel: AsyncKernelManager | None) -> None:
+        maintain_if_due(params_file, set_options or [], planned.maintenance_every_runs, kernel)
+
     try:
-        return runner.run_series(params_file, planned.overrides, planned.folder.parent, progress_bar, one_kernel)
+        return runner.run_series(
+            params_file, planned.overrides, planned.folder.parent, progress_bar, one_kernel, then=maintain
+        )
     finally:
         for folder in prune(runs_dir, keep):
             print(f"removed old run folder {folder}", flush=True)
@@ -136,21 +149,29 @@ class MaintenanceFailed(RuntimeError):
     """lib.ops.maintain, started after the run, failed; its error line says why."""
 
 
-def maintain_if_due(params_file: Path, set_options: list[str], every: int) -> bool:
-    """Start `python -m lib.ops.maintain --if-due every` (0: never); whether it was started.
+def maintain_if_due(
+    params_file: Path, set_options: list[str], every: int, kernel: AsyncKernelManager | None = None
+) -> bool:
+    """`lib.ops.maintain --if-due every` (0: never), in `kernel` or else a process of its own; whether it was called.
 
     Its output joins the run's; a failure raises with its error line.
     """
     if every == 0:
         return False
-    command = [sys.executable, "-m", "lib.ops.maintain", "--params", str(params_file.absolute()),
-               *(f"--set={option}" for option in set_options), "--if-due", str(every)]
+    arguments = ["--params", str(params_file.absolute()), *(f"--set={option}" for option in set_options),
+                 "--if-due", str(every)]
     sys.stdout.flush()
-    result = subprocess.run(command, cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True)
-    if result.returncode != 0:
-        sys.stdout.write(result.stderr)
-        lines = [line for line in result.stderr.splitlines() if line.startswith("error:")] or ["(no error line)"]
-        raise MaintenanceFailed(f"lib.ops.maintain exited {result.returncode}: {lines[-1]}")
+    if kernel is not None:
+        print(f"maintenance: --if-due {every} in the series' kernel", flush=True)
+        code, stderr = notebooks.call_in_kernel(kernel, "lib.ops.maintain", "main", arguments)
+    else:
+        result = subprocess.run([sys.executable, "-m", "lib.ops.maintain", *arguments], cwd=REPO_ROOT,
+                                stderr=subprocess.PIPE, text=True)
+        code, stderr = result.returncode, result.stderr
+    if code != 0:
+        sys.stdout.write(stderr)
+        lines = [line for line in stderr.splitlines() if line.startswith("error:")] or ["(no error line)"]
+        raise MaintenanceFailed(f"lib.ops.maintain exited {code}: {lines[-1]}")
     return True
 
 
@@ -201,9 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with logs_on_stdout():
             folder = run_scheduled(
-                planned, args.params, args.runs_dir, args.keep, not args.no_progress, args.one_kernel
+                planned, args.params, args.runs_dir, args.keep, not args.no_progress, args.one_kernel, args.overrides
             )
-            maintain_if_due(args.params, args.overrides, planned.maintenance_every_runs)
     except ParameterError as error:
         print(f"error: {one_line(error)}", file=sys.stderr)
         return 2

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
+from jupyter_client.utils import run_sync
 
 from lakehouse_testing import Stages, ran_in_one_kernel, write_params
 from lib.contracts.params import ParameterError
-from lib.orchestration import schedule
+from lib.orchestration import notebooks, schedule
 from lib.synthetic.generator import HEADER, generate_landing
 
 DAYS = (dt.date(2019, 10, 1), dt.date(2019, 10, 2))
@@ -48,6 +49,13 @@ def rows_per_source_file(lake: Path) -> dict[str, int]:
     return dict(collections.Counter(source_files.column("source_file").to_pylist()))
 
 
+def layer_runs(lake: Path, folder: str) -> dict[str, dict]:
+    """The ledger's rows of the run whose folder is `<date>/<run_id>`, by layer."""
+    rows = DeltaTable(lake / "pipeline_runs").to_pyarrow_table(
+        columns=["run_id", "layer", "status", "versions_read", "versions_written"]).to_pylist()
+    return {row["layer"]: row for row in rows if row["run_id"] == folder.split("/")[1]}
+
+
 def scheduled_run_folders(runs_dir: Path) -> list[str]:
     return sorted(f"{folder.parent.name}/{folder.name}" for folder in schedule.scheduled_folders(runs_dir))
 
@@ -61,8 +69,10 @@ def test_a_date_then_all_landed_files_ingest_each_file_once_and_keep_the_newest_
     unrelated = runs_dir / "20191001T000000Z-manual"
     unrelated.mkdir(parents=True)
 
+    # The first date's file, with a kernel per notebook, as JupyterLab runs them.
     every_two = ("--set", "maintenance_every_runs=2")
-    first = run_schedule(params_file, runs_dir, "--date", str(DAYS[0]), "--keep", "1", *every_two)
+    first = run_schedule(params_file, runs_dir, "--date", str(DAYS[0]), "--keep", "1", "--kernel-per-notebook",
+                         *every_two)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr
     assert "maintenance: not due, 1 of 2 bronze runs since the last one" in first.stdout
     assert rows_per_source_file(tmp_path / "lake") == {"2019-10-01.csv": expected["2019-10-01.csv"]}
@@ -72,14 +82,22 @@ def test_a_date_then_all_landed_files_ingest_each_file_once_and_keep_the_newest_
     assert sorted(path.name for path in (runs_dir / first_folder).glob("*.ipynb")) == [
         "01_bronze.ipynb", "02_silver.ipynb", "03_gold.ipynb",
     ]
-    assert ran_in_one_kernel(runs_dir / first_folder), "a scheduled run's notebooks share one kernel by default"
+    assert not ran_in_one_kernel(runs_dir / first_folder), "each notebook numbers its cells from 1 in a kernel of its own"
+    # Each notebook's kernel reads what the one before it wrote.
+    first_layers = layer_runs(tmp_path / "lake", first_folder)
+    assert dict(first_layers["gold"]["versions_read"])["events_cleaned"] == dict(
+        first_layers["silver"]["versions_written"])["events_cleaned"]
+    # Neither the kernels' warning about their unencrypted sockets nor Java's about its incubator module.
+    assert "without encryption" not in first.stderr and "incubator" not in first.stderr
+    assert not any("incubator" in path.read_text() for path in (runs_dir / first_folder).glob("*.ipynb"))
 
     # Without --date, everything landed: the first date's file again, which is not ingested twice, and the
-    # second's. With a kernel per notebook, as JupyterLab runs them.
-    again = run_schedule(params_file, runs_dir, "--keep", "1", "--kernel-per-notebook", *every_two)
+    # second's. In one kernel, the default.
+    again = run_schedule(params_file, runs_dir, "--keep", "1", *every_two)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr
     assert rows_per_source_file(tmp_path / "lake") == expected
-    # The second bronze run makes maintenance due: it ran after the series, and the ledger says so.
+    # The second bronze run makes maintenance due: it ran after the series in its kernel, and the ledger says so.
+    assert "maintenance: --if-due 2 in the series' kernel" in again.stdout
     assert "maintenance: due, 2 bronze runs since the last one (--if-due 2)" in again.stdout
     # In finish order: maintenance compacts pipeline_runs too, so its files no longer hold the rows in that order.
     runs = DeltaTable(tmp_path / "lake" / "pipeline_runs").to_pyarrow_table(
@@ -88,17 +106,10 @@ def test_a_date_then_all_landed_files_ingest_each_file_once_and_keep_the_newest_
     assert (last["layer"], last["status"]) == ("maintenance", "succeeded"), runs
 
     (kept,) = scheduled_run_folders(runs_dir)
-    assert not ran_in_one_kernel(runs_dir / kept), "each notebook numbers its cells from 1 in a kernel of its own"
+    assert ran_in_one_kernel(runs_dir / kept), "a scheduled run's notebooks share one kernel by default"
     assert "[3/3] 03_gold.ipynb done in" in again.stdout
-    layers = {run["layer"]: run for run in DeltaTable(tmp_path / "lake" / "pipeline_runs").to_pyarrow_table(
-        columns=["run_id", "layer", "status", "versions_read", "versions_written"]).to_pylist()
-        if run["run_id"] == kept.split("/")[1]}
-    assert {layer: run["status"] for layer, run in layers.items()} == {
+    assert {layer: run["status"] for layer, run in layer_runs(tmp_path / "lake", kept).items()} == {
         "bronze": "succeeded", "silver": "succeeded", "gold": "succeeded"}
-    # Each notebook's kernel reads what the one before it wrote.
-    assert dict(layers["gold"]["versions_read"])["events_cleaned"] == dict(
-        layers["silver"]["versions_written"])["events_cleaned"]
-    # Neither the kernel's warning about its unencrypted sockets nor Java's about its incubator module.
     assert "without encryption" not in again.stderr and "incubator" not in again.stderr
     assert not any("incubator" in path.read_text() for path in (runs_dir / kept).glob("*.ipynb"))
     run_started = dt.datetime.strptime(kept.split("/")[1][:16], "%Y%m%dT%H%M%SZ")
@@ -118,6 +129,19 @@ def test_failing_notebook_exits_non_zero_with_one_line_naming_it(tmp_path: Path)
     assert "RuleFailure: rule valid_price (action fail)" in line
     (folder,) = schedule.scheduled_folders(tmp_path / "runs")
     assert folder.parent.name == "2019-10-01" and str(folder / "02_silver.ipynb") in line
+
+
+@pytest.mark.end_to_end
+def test_maintenance_in_the_series_kernel_returns_its_exit_code_and_error_line(tmp_path: Path) -> None:
+    params_file = write_params(tmp_path, **SCHEDULED_RUN)
+    with notebooks.shared_kernel() as kernel:
+        run_sync(kernel.start_kernel)()
+        with pytest.raises(schedule.MaintenanceFailed, match=r"exited 2: error: .*unknown parameter 'no_such_parameter'"):
+            schedule.maintain_if_due(params_file, ["no_such_parameter=1"], 1, kernel)
+        # An exception the call raises, rather than an exit code, names the call.
+        with pytest.raises(notebooks.NotebookFailed, match=r"json.loads\(\['--x'\]\) failed in the series' kernel: "
+                                                           r"TypeError"):
+            notebooks.call_in_kernel(kernel, "json", "loads", ["--x"])
 
 
 @pytest.mark.end_to_end
