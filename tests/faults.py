@@ -29,6 +29,7 @@ from lakehouse_testing import RUN_DECIMALS, comparable, record_reliability
 from lib.contracts.params import PipelineParams
 from lib.contracts.paths import REPO_ROOT
 from lib.lake import storage
+from lib.lake.lock import LOCK_FILE
 from lib.layers.gold import GOLD_TABLES, STATE_TABLES
 from lib.ops.compare import AUDIT_COLUMNS
 
@@ -173,6 +174,17 @@ def kill_when(
         os.killpg(child.pid, signal.SIGKILL)
         output = child.communicate()[0] + "\n(the child did not exit within 120 s of the kill)"
     return killed, output
+
+
+def wait_until_holding_the_lock(child: subprocess.Popen, lake: Path, run_id: str, timeout: float = 600) -> None:
+    """Return once the child's run `run_id` holds the lake's lock (its lock file names it); fail if the child ends first."""
+    lock_file = lake / LOCK_FILE
+    deadline = time.monotonic() + timeout
+    while f'"run_id": "{run_id}"' not in (lock_file.read_text() if lock_file.exists() else ""):
+        if child.poll() is not None or time.monotonic() > deadline:
+            output = child.communicate()[0] if child.poll() is not None else "(still running)"
+            raise AssertionError(f"run {run_id} never held the lock of {lake}:\n{output[-2000:]}")
+        time.sleep(0.01)
 
 
 def uncommitted_data_files(table_dir: Path) -> int:
