@@ -152,7 +152,8 @@ class MaintenanceFailed(RuntimeError):
 def maintain_if_due(
     params_file: Path, set_options: list[str], every: int, kernel: AsyncKernelManager | None = None
 ) -> bool:
-    """`lib.ops.maintain --if-due every` (0: never), in `kernel` or else a process of its own; whether it was called.
+    """`lib.ops.maintain --if-due every` (0: never), in `kernel` when it runs, else a process of its own; whether it
+    was called.
 
     Its output joins the run's; a failure raises with its error line.
     """
@@ -161,7 +162,7 @@ def maintain_if_due(
     arguments = ["--params", str(params_file.absolute()), *(f"--set={option}" for option in set_options),
                  "--if-due", str(every)]
     sys.stdout.flush()
-    if kernel is not None:
+    if kernel is not None and kernel.has_kernel:
         print(f"maintenance: --if-due {every} in the series' kernel", flush=True)
         code, stderr = notebooks.call_in_kernel(kernel, "lib.ops.maintain", "main", arguments)
     else:
