@@ -1,8 +1,9 @@
 """The runner: the three notebooks in order with one parameter file, failures named.
 
 A bad parameter stops the run before any kernel starts, so those tests call the runner's `main` in this
-process; the runs of the series start the command itself, as `make run` does. The series with a kernel per
-notebook (`run_series(..., one_kernel=False)`) runs in test_schedule.py, whose second run asks for it.
+process, as does the failing notebook's, whose notebooks are stood in for; the runs of the series start the
+command itself, as `make run` does. The series with a kernel per notebook (`run_series(..., one_kernel=False)`)
+runs in test_schedule.py, whose first run asks for it, and so does a notebook that really fails.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
 import pytest
@@ -72,17 +74,26 @@ def test_a_missing_landing_folder_or_an_unwritable_lake_is_one_line_before_any_n
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.end_to_end
-def test_failing_notebook_stops_the_run_naming_notebook_and_cell(spark: SparkSession, tmp_path: Path) -> None:
-    failing_rule = small_run(tmp_path, generator_fault_rate=0.05, rule_actions={"valid_price": "fail"})
-    result = run_runner(failing_rule)
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "error: 02_silver.ipynb failed in cell" in result.stderr
-    assert "RuleFailure: rule valid_price (action fail)" in result.stderr
-    (run_dir,) = (tmp_path / "runs").iterdir()
-    assert sorted(path.name for path in run_dir.iterdir()) == ["01_bronze.ipynb", "02_silver.ipynb"]
-    runs = storage.read_table(spark, tmp_path / "lake", "pipeline_runs").select("layer", "status", "run_id")
-    assert_same_rows(runs, [("bronze", "succeeded", run_dir.name), ("silver", "failed", run_dir.name)])
+def test_failing_notebook_stops_the_run_naming_notebook_and_cell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The runner's handling of a notebook that fails; a real one, its ledger rows and executed notebooks, is
+    test_schedule.py's failing run, through the same `run_series`."""
+    executed: list[str] = []
+
+    def execute(notebook: Path, output: Path, *args: object) -> SimpleNamespace:
+        executed.append(notebook.name)
+        if notebook.name == "02_silver.ipynb":
+            raise notebooks.NotebookFailed(f"02_silver.ipynb failed in cell 7 (execution count 5): RuleFailure: rule "
+                                           f"valid_price (action fail)\nThe executed notebook with the full traceback "
+                                           f"is {output}")
+        return SimpleNamespace(seconds=0.0)
+
+    monkeypatch.setattr(notebooks, "execute", execute)
+    assert runner.main(runner_arguments(small_run(tmp_path))) == 1
+    assert executed == ["01_bronze.ipynb", "02_silver.ipynb"], "the series stops at the failing notebook"
+    error = capsys.readouterr().err
+    assert error.startswith("error: 02_silver.ipynb failed in cell 7") and "02_silver.ipynb" in error.splitlines()[1]
 
 
 @pytest.mark.end_to_end

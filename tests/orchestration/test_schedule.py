@@ -49,11 +49,11 @@ def rows_per_source_file(lake: Path) -> dict[str, int]:
     return dict(collections.Counter(source_files.column("source_file").to_pylist()))
 
 
-def layer_runs(lake: Path, folder: str) -> dict[str, dict]:
-    """The ledger's rows of the run whose folder is `<date>/<run_id>`, by layer."""
+def layer_runs(lake: Path, run_id: str) -> dict[str, dict]:
+    """The ledger's rows of the run, by layer."""
     rows = DeltaTable(lake / "pipeline_runs").to_pyarrow_table(
         columns=["run_id", "layer", "status", "versions_read", "versions_written"]).to_pylist()
-    return {row["layer"]: row for row in rows if row["run_id"] == folder.split("/")[1]}
+    return {row["layer"]: row for row in rows if row["run_id"] == run_id}
 
 
 def scheduled_run_folders(runs_dir: Path) -> list[str]:
@@ -84,7 +84,7 @@ def test_a_date_then_all_landed_files_ingest_each_file_once_and_keep_the_newest_
     ]
     assert not ran_in_one_kernel(runs_dir / first_folder), "each notebook numbers its cells from 1 in a kernel of its own"
     # Each notebook's kernel reads what the one before it wrote.
-    first_layers = layer_runs(tmp_path / "lake", first_folder)
+    first_layers = layer_runs(tmp_path / "lake", first_folder.split("/")[1])
     assert dict(first_layers["gold"]["versions_read"])["events_cleaned"] == dict(
         first_layers["silver"]["versions_written"])["events_cleaned"]
     # Neither the kernels' warning about their unencrypted sockets nor Java's about its incubator module.
@@ -108,7 +108,7 @@ def test_a_date_then_all_landed_files_ingest_each_file_once_and_keep_the_newest_
     (kept,) = scheduled_run_folders(runs_dir)
     assert ran_in_one_kernel(runs_dir / kept), "a scheduled run's notebooks share one kernel by default"
     assert "[3/3] 03_gold.ipynb done in" in again.stdout
-    assert {layer: run["status"] for layer, run in layer_runs(tmp_path / "lake", kept).items()} == {
+    assert {layer: run["status"] for layer, run in layer_runs(tmp_path / "lake", kept.split("/")[1]).items()} == {
         "bronze": "succeeded", "silver": "succeeded", "gold": "succeeded"}
     assert "without encryption" not in again.stderr and "incubator" not in again.stderr
     assert not any("incubator" in path.read_text() for path in (runs_dir / kept).glob("*.ipynb"))
@@ -129,6 +129,10 @@ def test_failing_notebook_exits_non_zero_with_one_line_naming_it(tmp_path: Path)
     assert "RuleFailure: rule valid_price (action fail)" in line
     (folder,) = schedule.scheduled_folders(tmp_path / "runs")
     assert folder.parent.name == "2019-10-01" and str(folder / "02_silver.ipynb") in line
+    # The series stopped at silver, and the ledger says which layer failed.
+    assert sorted(path.name for path in folder.glob("*.ipynb")) == ["01_bronze.ipynb", "02_silver.ipynb"]
+    assert {layer: run["status"] for layer, run in layer_runs(tmp_path / "lake", folder.name).items()} == {
+        "bronze": "succeeded", "silver": "failed"}
 
 
 @pytest.mark.end_to_end
