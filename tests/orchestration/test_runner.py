@@ -3,7 +3,7 @@
 A bad parameter stops the run before any kernel starts, so those tests call the runner's `main` in this
 process, as does the failing notebook's, whose notebooks are stood in for; the runs of the series start the
 command itself, as `make run` does. The series with a kernel per notebook (`run_series(..., one_kernel=False)`)
-runs in test_schedule.py, whose first run asks for it, and so does a notebook that really fails.
+runs in test_schedule.py (its first run), and so does a notebook that really fails.
 """
 
 from __future__ import annotations
