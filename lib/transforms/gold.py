@@ -285,13 +285,20 @@ def build_conversion_funnel(silver: DataFrame) -> DataFrame:
     return conform(funnel, CONVERSION_FUNNEL)
 
 
-def replace_keys(table: DataFrame, recomputed: DataFrame, key: Sequence[str]) -> DataFrame:
-    """The table's rows whose key (null-safe) is not recomputed, plus the recomputed rows."""
-    matches = [F.col(f"_table.{name}").eqNullSafe(F.col(f"_new.{name}")) for name in key]
-    condition = matches[0]
-    for match in matches[1:]:
-        condition = condition & match
-    kept = table.alias("_table").join(recomputed.select(*key).alias("_new"), on=condition, how="left_anti")
+def date_in(dates: Sequence[dt.date | None]) -> Column:
+    """event_date among the dates (a None among them: or null), as literals, so that Delta prunes the date partitions."""
+    known = [date for date in dates if date is not None]
+    condition = F.col("event_date").isin(known) if known else F.lit(False)
+    return condition | F.col("event_date").isNull() if None in dates else condition
+
+
+def replace_matching(table: DataFrame, recomputed: DataFrame, condition: Column) -> DataFrame:
+    """The table's rows not meeting `condition` (a null counts as not meeting it), plus the recomputed rows.
+
+    The recomputed rows are those whose keys meet the condition, such as the dates a day's new rows
+    fall on: a filter with literals replaces them, where a join on the keys would take a shuffle.
+    """
+    kept = table.filter(~F.coalesce(condition, F.lit(False)))
     return kept.select(*recomputed.columns).unionByName(recomputed)
 
 

@@ -9,6 +9,8 @@ a null session and a null price.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pyspark.sql import DataFrame, SparkSession
 
 from lakehouse_testing import assert_same_rows
@@ -79,3 +81,17 @@ def test_every_state_table_of_the_registry_has_a_builder() -> None:
     assert set(gold_state.PAIR_TABLES) <= set(gold_state.STATE_BUILDERS)
     for name, column in gold_state.PAIR_TABLES.items():
         assert tables.TABLES[name].key[0] == column
+
+
+def test_replacing_the_new_rows_dates_keeps_every_other_date_and_the_null_date(spark: SparkSession) -> None:
+    """daily_sales_summary's and conversion_funnel's rows of the dates a day touches are replaced by a filter on
+    those dates; a row of another date, and one with no date, is kept unless the dates hold a None."""
+    oct_1, oct_2 = dt.date(2019, 10, 1), dt.date(2019, 10, 2)
+    held = spark.createDataFrame([(oct_1, 1), (oct_2, 2), (None, 3)], "event_date date, total_events long")
+    recomputed = spark.createDataFrame([(oct_2, 20)], "event_date date, total_events long")
+    assert_same_rows(gold.replace_matching(held, recomputed, gold.date_in([oct_2])),
+                     [(oct_1, 1), (oct_2, 20), (None, 3)])
+    with_null = spark.createDataFrame([(oct_2, 20), (None, 30)], "event_date date, total_events long")
+    assert_same_rows(gold.replace_matching(held, with_null, gold.date_in([oct_2, None])),
+                     [(oct_1, 1), (oct_2, 20), (None, 30)])
+    assert_same_rows(gold.replace_matching(held, recomputed.limit(0), gold.date_in([])), held)
