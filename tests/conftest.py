@@ -44,6 +44,17 @@ def fast_tier_settings(request: pytest.FixtureRequest) -> Iterable[None]:
         yield
 
 
+@pytest.fixture(scope="module", autouse=True)
+def delta_cache_dropped_after_the_module() -> Iterable[None]:
+    """Delta keeps a log, with its snapshot's state cached in the session's memory, for every table the session
+    read; a module's lakes are its own folders and are not read again after it. Dropping them keeps the
+    session's 2g for the next module (a run of five lake files: 395 s with, 483 s without)."""
+    yield
+    session = SparkSession.getActiveSession()
+    if session is not None:
+        session.sparkContext._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
+
+
 @pytest.fixture(scope="session")
 def stages(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Stages:
     """The lake on params/ci.yaml after each layer (3 small generated days), built once per run.
@@ -165,3 +176,4 @@ def summed_figures(records: Iterable[dict]) -> dict[str, int]:
                 totals[name] = totals.get(name, 0) + value
     order = {name: position for position, name in enumerate(RELIABILITY_FIGURES)}
     return dict(sorted(totals.items(), key=lambda item: order.get(item[0], len(order))))
+
