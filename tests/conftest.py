@@ -47,8 +47,8 @@ def fast_tier_settings(request: pytest.FixtureRequest) -> Iterable[None]:
 @pytest.fixture(scope="module", autouse=True)
 def delta_cache_dropped_after_the_module() -> Iterable[None]:
     """Delta keeps a log, with its snapshot's state cached in the session's memory, for every table the session
-    read; a module's lakes are its own folders and are not read again after it. Dropping them keeps the
-    session's 2g for the next module (a run of five lake files: 395 s with, 483 s without)."""
+    read; a module's lakes are its own folders and are not read again after it. Dropping them frees that
+    memory for the next module (a run of five lake files: 395 s with, 483 s without)."""
     yield
     session = SparkSession.getActiveSession()
     if session is not None:

@@ -175,8 +175,10 @@ def build_tables(
     else:
         update, per_user, per_product, per_day = _incremental(spark, lake, silver_version, gold_plan)
     daily = gold.summarize_days(per_day).persist(StorageLevel.MEMORY_AND_DISK)
-    if params.as_of_date or gold_plan.mode == "full":
-        as_of = as_of_date(spark, lake, params, gold_plan, daily)
+    if params.as_of_date:
+        as_of = dt.date.fromisoformat(params.as_of_date)
+    elif gold_plan.mode == "full":
+        as_of = daily.agg(F.max("event_date")).first()[0]
     else:  # the latest of the dates gold held and the new rows' dates, without computing the days first
         as_of = max(filter(None, [as_of_date(spark, lake, params, gold_plan), *update.details["touched"]["dates"]]),
                     default=None)
@@ -251,15 +253,10 @@ def _incremental(
     return update, per_user, products.select(*product_columns), per_day
 
 
-def as_of_date(
-    spark: SparkSession, lake: str | Path, params: PipelineParams, gold_plan: GoldPlan, daily: DataFrame | None = None
-) -> dt.date | None:
-    """The parameter as_of_date, else the latest event_date of `daily` when given, else of daily_sales_summary
-    as the plan found it."""
+def as_of_date(spark: SparkSession, lake: str | Path, params: PipelineParams, gold_plan: GoldPlan) -> dt.date | None:
+    """The parameter as_of_date, else the latest event_date of daily_sales_summary as the plan found it."""
     if params.as_of_date:
         return dt.date.fromisoformat(params.as_of_date)
-    if daily is not None:
-        return daily.agg(F.max("event_date")).first()[0]
     version = gold_plan.gold_versions["daily_sales_summary"]
     days = storage.read_rows(lake, "daily_sales_summary", ["event_date"], version=version)
     if days is not None:
